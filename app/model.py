@@ -1,0 +1,320 @@
+"""The framing model: load the skops artifact once, score paragraphs, explain, summarise.
+
+The artifact is a scikit-learn ``Pipeline``::
+
+    features: FeatureUnion(word TF-IDF, char_wb TF-IDF)
+    clf:      OneVsRestClassifier(CalibratedClassifierCV(LogisticRegression, method="sigmoid",
+                                                         ensemble=False))
+
+``FramingModel`` does not call the pipeline per label: it stacks the three logistic-regression
+weight vectors into one ``(n_features, n_labels)`` matrix and the sigmoid calibrators into two
+vectors, so scoring is one sparse product plus an elementwise sigmoid. The result equals
+``pipeline.predict_proba`` to 1e-9 (tested).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+from scipy.special import expit
+
+from .labels import LABELS
+from .segment import DEFAULT_MAX_CHARS, Paragraph, segment
+
+#: The shipped model, relative to the source tree (``pip install -e .`` or a checkout).
+DEFAULT_MODEL_PATH = Path(__file__).resolve().parent.parent / "models" / "framing.skops"
+
+#: Types outside skops' default trust list that the calibrated pipeline needs. Anything else
+#: found in an artifact is refused before it is loaded.
+TRUSTED_TYPES: tuple[str, ...] = (
+    "sklearn.calibration._CalibratedClassifier",
+    "sklearn.calibration._SigmoidCalibration",
+)
+
+_WORD = re.compile(r"(?u)\b\w\w+\b")
+
+
+class ModelLoadError(RuntimeError):
+    """The model file is missing, unreadable, tampered with, or holds untrusted types."""
+
+
+@dataclass
+class Evidence:
+    """A word that pushed one label's score up, with its share of the linear score."""
+
+    term: str
+    weight: float
+    spans: list[tuple[int, int]]
+
+
+@dataclass
+class ParagraphResult:
+    """Scores and labels of one paragraph; ``start``/``end`` index the original text."""
+
+    index: int
+    start: int
+    end: int
+    text: str
+    scores: dict[str, float]
+    labels: list[str]
+    evidence: dict[str, list[Evidence]] = field(default_factory=dict)
+
+
+@dataclass
+class DocumentResult:
+    """Paragraph results plus the document summary."""
+
+    paragraphs: list[ParagraphResult]
+    summary: dict[str, Any]
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def load_pipeline(path: Path) -> Any:
+    """Load a skops pipeline, refusing any type outside skops' defaults and TRUSTED_TYPES."""
+    import skops.io as sio
+
+    path = Path(path)
+    if not path.is_file():
+        raise ModelLoadError(f"model file {path} does not exist")
+    try:
+        untrusted = sio.get_untrusted_types(file=path)
+    except Exception as exc:  # a truncated or foreign file fails here
+        raise ModelLoadError(f"model file {path} is not a readable skops file ({exc})") from exc
+    refused = sorted(set(untrusted) - set(TRUSTED_TYPES))
+    if refused:
+        raise ModelLoadError(f"model file {path} holds untrusted types: {', '.join(refused)}")
+    try:
+        return sio.load(path, trusted=list(untrusted))
+    except Exception as exc:
+        raise ModelLoadError(f"model file {path} could not be loaded ({exc})") from exc
+
+
+class FramingModel:
+    """A loaded framing model with per-label thresholds.
+
+    Parameters
+    ----------
+    pipeline : sklearn Pipeline
+        ``features`` (FeatureUnion of TF-IDF vectorizers) then ``clf`` (one-vs-rest calibrated
+        logistic regression), fitted on label order ``labels``.
+    metadata : dict
+        The ``framing.json`` content; ``thresholds`` maps label -> decision threshold.
+    """
+
+    def __init__(self, pipeline: Any, metadata: Mapping[str, Any]):
+        self.pipeline = pipeline
+        self.metadata = dict(metadata)
+        self.labels: tuple[str, ...] = tuple(self.metadata.get("labels", LABELS))
+        thresholds = self.metadata.get("thresholds", {})
+        self.thresholds = np.array([float(thresholds.get(l, 0.5)) for l in self.labels])
+        self._features = pipeline.named_steps["features"]
+        self._vectorizers = [est for _, est in self._features.transformer_list]
+        self._offsets = np.cumsum([0] + [len(v.vocabulary_) for v in self._vectorizers])
+        coef, intercept, cal_a, cal_b = [], [], [], []
+        for est in pipeline.named_steps["clf"].estimators_:
+            (calibrated,) = est.calibrated_classifiers_
+            (calibrator,) = calibrated.calibrators
+            base = calibrated.estimator
+            coef.append(base.coef_.ravel())
+            intercept.append(base.intercept_[0])
+            cal_a.append(calibrator.a_)
+            cal_b.append(calibrator.b_)
+        self.coef = np.ascontiguousarray(np.stack(coef, axis=1))  # (n_features, n_labels)
+        self.intercept = np.array(intercept)
+        self.cal_a = np.array(cal_a)
+        self.cal_b = np.array(cal_b)
+
+    # -- loading -------------------------------------------------------------------------
+    @classmethod
+    def load(cls, path: str | Path | None = None, verify: bool = True) -> FramingModel:
+        """Load ``framing.skops`` and its ``framing.json`` metadata (same folder, same stem).
+
+        With ``verify`` (default) the artifact's sha256 must match the metadata, so a truncated
+        or swapped file is refused instead of serving made-up scores.
+        """
+        path = Path(path) if path is not None else DEFAULT_MODEL_PATH
+        meta_path = path.with_suffix(".json")
+        if not path.is_file():
+            raise ModelLoadError(f"model file {path} does not exist")
+        if not meta_path.is_file():
+            raise ModelLoadError(f"model metadata {meta_path} does not exist")
+        try:
+            metadata = json.loads(meta_path.read_text("utf-8"))
+        except (OSError, ValueError) as exc:
+            raise ModelLoadError(f"model metadata {meta_path} is not valid JSON ({exc})") from exc
+        if verify:
+            expected = metadata.get("artifact_sha256")
+            actual = sha256_file(path)
+            if expected != actual:
+                raise ModelLoadError(
+                    f"model file {path} does not match its metadata (sha256 {actual[:12]}..., "
+                    f"expected {str(expected)[:12]}...): truncated or replaced"
+                )
+        return cls(load_pipeline(path), metadata)
+
+    # -- scoring -------------------------------------------------------------------------
+    def transform(self, texts: Sequence[str]) -> sp.csr_matrix:
+        """TF-IDF features, shape ``(len(texts), n_features)``."""
+        return self._features.transform(texts).tocsr()
+
+    def score_matrix(self, X: sp.spmatrix) -> np.ndarray:
+        """Calibrated probabilities from features: one sparse product for all labels."""
+        decision = X @ self.coef + self.intercept
+        return expit(-(self.cal_a * decision + self.cal_b))
+
+    def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
+        """Calibrated probability per label, shape ``(len(texts), n_labels)``."""
+        if len(texts) == 0:
+            return np.zeros((0, len(self.labels)))
+        return self.score_matrix(self.transform(list(texts)))
+
+    def resolve_thresholds(self, overrides: Mapping[str, float] | None = None) -> np.ndarray:
+        """The model's thresholds with per-label ``overrides`` applied."""
+        thresholds = self.thresholds.copy()
+        for name, value in (overrides or {}).items():
+            if name not in self.labels:
+                raise ValueError(f"unknown label {name!r}; labels are {', '.join(self.labels)}")
+            thresholds[self.labels.index(name)] = float(value)
+        return thresholds
+
+    def predict(
+        self, texts: Sequence[str], thresholds: Mapping[str, float] | None = None
+    ) -> list[list[str]]:
+        """Labels per text (a list of label names, empty for none)."""
+        proba = self.predict_proba(texts)
+        hits = proba >= self.resolve_thresholds(thresholds)
+        return [[l for l, hit in zip(self.labels, row) if hit] for row in hits]
+
+    # -- explanation ---------------------------------------------------------------------
+    def explain(self, text: str, X_row: sp.csr_matrix, top_k: int = 5) -> dict[str, list[Evidence]]:
+        """The words that pushed each label's score up most.
+
+        Each feature's contribution ``x_j * w_j`` is shared among the words it came from: a
+        word unigram to its occurrences, a bigram half to each of its two words, a character
+        n-gram to the words containing it. Words are then ranked by their summed contribution.
+        """
+        word_vec, char_vec = self._vectorizers
+        tokens = [(m.group().lower(), m.start(), m.end()) for m in _WORD.finditer(text)]
+        if not tokens:
+            return {label: [] for label in self.labels}
+        X_row = X_row.tocsr()
+        values = dict(zip(X_row.indices.tolist(), X_row.data.tolist()))
+        contrib = np.zeros((len(tokens), len(self.labels)))
+        # feature index -> list of token positions it came from (with multiplicity)
+        owners: dict[int, list[tuple[int, ...]]] = {}
+        word_vocab, char_vocab = word_vec.vocabulary_, char_vec.vocabulary_
+        lower = [t for t, _, _ in tokens]
+        for n in range(word_vec.ngram_range[0], word_vec.ngram_range[1] + 1):
+            for i in range(len(lower) - n + 1):
+                j = word_vocab.get(" ".join(lower[i : i + n]))
+                if j is not None:
+                    owners.setdefault(j, []).append(tuple(range(i, i + n)))
+        char_analyzer = char_vec.build_analyzer()
+        for i, token in enumerate(lower):
+            for gram in char_analyzer(token):
+                j = char_vocab.get(gram)
+                if j is not None:
+                    owners.setdefault(int(self._offsets[1] + j), []).append((i,))
+        for j, places in owners.items():
+            x = values.get(j)
+            if not x:
+                continue
+            share = x * self.coef[j] / len(places)
+            for place in places:
+                for i in place:
+                    contrib[i] += share / len(place)
+        result: dict[str, list[Evidence]] = {}
+        for k, label in enumerate(self.labels):
+            by_term: dict[str, Evidence] = {}
+            for i, (term, start, end) in enumerate(tokens):
+                ev = by_term.setdefault(term, Evidence(term, 0.0, []))
+                ev.weight += contrib[i, k]
+                ev.spans.append((start, end))
+            ranked = sorted((e for e in by_term.values() if e.weight > 0), key=lambda e: -e.weight)
+            for ev in ranked:
+                ev.weight = round(float(ev.weight), 4)
+            result[label] = ranked[:top_k]
+        return result
+
+    # -- documents -----------------------------------------------------------------------
+    def score_paragraphs(
+        self,
+        paragraphs: Sequence[Paragraph],
+        thresholds: Mapping[str, float] | None = None,
+        explain: bool = False,
+        top_k: int = 5,
+    ) -> list[ParagraphResult]:
+        """Score already segmented paragraphs in one vectorised pass."""
+        limits = self.resolve_thresholds(thresholds)
+        texts = [p.text for p in paragraphs]
+        if not texts:
+            return []
+        X = self.transform(texts)
+        proba = self.score_matrix(X)
+        results = []
+        for row, (p, scores) in enumerate(zip(paragraphs, proba)):
+            results.append(
+                ParagraphResult(
+                    index=p.index,
+                    start=p.start,
+                    end=p.end,
+                    text=p.text,
+                    scores={l: float(s) for l, s in zip(self.labels, scores)},
+                    labels=[l for l, s, t in zip(self.labels, scores, limits) if s >= t],
+                    evidence=self.explain(p.text, X[row], top_k) if explain else {},
+                )
+            )
+        return results
+
+    def analyze(
+        self,
+        text: str | None = None,
+        paragraphs: Sequence[str] | None = None,
+        thresholds: Mapping[str, float] | None = None,
+        explain: bool = True,
+        max_chars: int = DEFAULT_MAX_CHARS,
+    ) -> DocumentResult:
+        """Segment ``text`` (or take ``paragraphs`` as given), score, explain and summarise."""
+        if (text is None) == (paragraphs is None):
+            raise ValueError("give exactly one of text or paragraphs")
+        if text is not None:
+            parts = segment(text, max_chars=max_chars)
+        else:
+            parts, offset = [], 0
+            for i, p in enumerate(paragraphs):
+                parts.append(Paragraph(i, offset, offset + len(p), p))
+                offset += len(p) + 2  # as if joined by blank lines
+        results = self.score_paragraphs(parts, thresholds, explain=explain)
+        return DocumentResult(results, self.summarize(results))
+
+    def summarize(self, results: Iterable[ParagraphResult]) -> dict[str, Any]:
+        """Share of paragraphs per framing and the strongest paragraph per framing."""
+        results = list(results)
+        n = len(results)
+        summary: dict[str, Any] = {"paragraphs": n, "labels": {}}
+        for label in self.labels:
+            hits = [r for r in results if label in r.labels]
+            best = max(results, key=lambda r: r.scores[label], default=None)
+            summary["labels"][label] = {
+                "paragraphs": len(hits),
+                "share": round(len(hits) / n, 4) if n else 0.0,
+                "max_score": round(best.scores[label], 4) if best else 0.0,
+                "strongest_paragraph": best.index if best and hits else None,
+            }
+        summary["framed_paragraphs"] = sum(1 for r in results if r.labels)
+        return summary

@@ -1,0 +1,122 @@
+import json
+import shutil
+import zipfile
+
+import numpy as np
+import pytest
+
+from app import LABELS, FramingModel, ModelLoadError
+from app.model import DEFAULT_MODEL_PATH, load_pipeline
+
+TEXTS = [
+    "The ministry will fund Russian-made replacements for foreign database software in state banks.",
+    "After the export ban, the plant sources microcontrollers through intermediaries in Central Asia.",
+    "The president recalled that the country launched the first satellite while under total embargo.",
+    "Wheat exports rose 4% in the third quarter.",
+    "Минпромторг профинансирует отечественные аналоги зарубежных станков после ухода западных поставщиков.",
+    "",
+]
+
+
+def test_fast_path_equals_pipeline(model):
+    fast = model.predict_proba(TEXTS)
+    naive = model.pipeline.predict_proba(TEXTS)
+    assert fast.shape == (len(TEXTS), len(LABELS))
+    np.testing.assert_allclose(fast, naive, rtol=0, atol=1e-9)
+
+
+def test_predict_uses_thresholds(model):
+    proba = model.predict_proba(TEXTS)
+    labels = model.predict(TEXTS)
+    for row, labs in zip(proba, labels):
+        assert labs == [l for l, p, t in zip(model.labels, row, model.thresholds) if p >= t]
+    # threshold overrides move decisions
+    assert model.predict(TEXTS, thresholds={l: 0.0 for l in LABELS})[3] == list(LABELS)
+    assert model.predict(TEXTS, thresholds={l: 1.01 for l in LABELS})[0] == []
+    with pytest.raises(ValueError, match="unknown label"):
+        model.predict(TEXTS, thresholds={"bogus": 0.5})
+
+
+def test_codebook_examples_are_recognised(model):
+    labels = model.predict(TEXTS[:4])
+    assert "sovereignty" in labels[0]
+    assert "sanctions" in labels[1]
+    assert labels[3] == []
+
+
+def test_evidence_points_into_the_text(model):
+    doc = model.analyze(text="\n\n".join(TEXTS[:3]))
+    assert len(doc.paragraphs) == 3
+    p = doc.paragraphs[1]
+    assert "sanctions" in p.labels
+    evidence = p.evidence["sanctions"]
+    assert evidence and all(e.weight > 0 for e in evidence)
+    assert evidence == sorted(evidence, key=lambda e: -e.weight)
+    for e in evidence:
+        for s, t in e.spans:
+            assert p.text[s:t].lower() == e.term
+
+
+def test_summary_counts_and_strongest(model):
+    doc = model.analyze(paragraphs=TEXTS[:4])
+    s = doc.summary
+    assert s["paragraphs"] == 4
+    for label in LABELS:
+        hits = [p.index for p in doc.paragraphs if label in p.labels]
+        assert s["labels"][label]["paragraphs"] == len(hits)
+        assert s["labels"][label]["share"] == round(len(hits) / 4, 4)
+        if hits:
+            assert s["labels"][label]["strongest_paragraph"] in hits
+
+
+def test_metadata_names_hashes_versions_and_metrics(model):
+    meta = model.metadata
+    for key in ("name", "version", "created", "artifact_sha256", "corpus_sha256", "libraries",
+                "labels", "thresholds", "metrics"):
+        assert key in meta
+    assert meta["labels"] == list(LABELS)
+    assert DEFAULT_MODEL_PATH.stat().st_size < 20_000_000
+
+
+@pytest.fixture()
+def model_copy(tmp_path):
+    dst = tmp_path / "framing.skops"
+    shutil.copy(DEFAULT_MODEL_PATH, dst)
+    shutil.copy(DEFAULT_MODEL_PATH.with_suffix(".json"), dst.with_suffix(".json"))
+    return dst
+
+
+def test_missing_model_is_refused(tmp_path):
+    with pytest.raises(ModelLoadError, match="does not exist"):
+        FramingModel.load(tmp_path / "nope.skops")
+
+
+def test_truncated_model_is_refused(model_copy):
+    data = model_copy.read_bytes()
+    model_copy.write_bytes(data[: len(data) // 2])
+    with pytest.raises(ModelLoadError, match="does not match its metadata"):
+        FramingModel.load(model_copy)
+    with pytest.raises(ModelLoadError, match="not a readable skops file"):
+        load_pipeline(model_copy)
+
+
+def test_tampered_metadata_hash_is_refused(model_copy):
+    meta_path = model_copy.with_suffix(".json")
+    meta = json.loads(meta_path.read_text())
+    meta["artifact_sha256"] = "0" * 64
+    meta_path.write_text(json.dumps(meta))
+    with pytest.raises(ModelLoadError, match="truncated or replaced"):
+        FramingModel.load(model_copy)
+
+
+def test_untrusted_type_is_refused(tmp_path):
+    import skops.io as sio
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import FunctionTransformer
+
+    # a pipeline holding a callable from a non-default module: skops flags it as untrusted
+    evil = Pipeline([("f", FunctionTransformer(func=shutil.rmtree))])
+    path = tmp_path / "evil.skops"
+    sio.dump(evil, path, compression=zipfile.ZIP_DEFLATED)
+    with pytest.raises(ModelLoadError, match="untrusted types: .*shutil.rmtree"):
+        load_pipeline(path)

@@ -1,0 +1,147 @@
+"""Evaluate a model on labelled JSONL, per label and language, with bootstrap intervals.
+
+Baselines reported beside the model: a keyword lexicon per label, and "always none".
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+from sklearn.metrics import f1_score, precision_recall_fscore_support
+
+from app.labels import LABELS
+
+from .corpus import label_matrix
+
+BOOTSTRAP_SAMPLES = 1000
+BOOTSTRAP_SEED = 7
+
+#: Word stems per label (English and Russian), matched at word starts, case-insensitively.
+#: Written from the codebook's in-rules, not from any evaluation text.
+KEYWORDS: dict[str, tuple[str, ...]] = {
+    "sovereignty": (
+        "sovereign tech", "technological sovereignty", "digital sovereignty", "tech sovereignty",
+        "technological independence", "import substitution", "self-sufficien", "self-relian",
+        "homegrown", "home-grown", "domestic alternative", "localis", "localiz", "decoupl",
+        "de-dollar", "dedollar", "strategic autonomy", "indigenous", "sovereign ai",
+        "sovereign cloud", "sovereign internet",
+        "технологическ суверенитет", "технологического суверенитета", "суверенитет",
+        "импортозамещ", "отечественн", "самодостаточ", "независимост", "локализац",
+        "доллар", "суверенн",
+    ),
+    "sanctions": (
+        "sanction", "export control", "embargo", "price cap", "asset freeze", "frozen asset",
+        "swift", "parallel import", "left the russian market", "exited russia", "blacklist",
+        "entity list", "restrictive measures",
+        "санкци", "эмбарго", "ограничительн", "параллельн импорт", "параллельного импорта",
+        "ушедш", "ушли с российского рынка", "потолок цен", "заморож",
+    ),
+    "ontological_security": (
+        "great power", "historical truth", "historical unity", "our ancestors", "glory",
+        "national pride", "identity", "victory", "gagarin", "sputnik", "rightful place",
+        "civilisation", "civilization", "humiliation", "greatness", "ontological",
+        "великая держав", "великой держав", "историческ правд", "исторической правды",
+        "единств", "победа", "победы", "гагарин", "спутник", "предки", "предков",
+        "гордост", "величи", "цивилизац", "идентичност",
+    ),
+}
+
+
+def keyword_predict(texts: Sequence[str], keywords: dict[str, tuple[str, ...]] = KEYWORDS) -> np.ndarray:
+    """Indicator matrix: a label fires when any of its stems starts a word of the text."""
+    patterns = {
+        label: re.compile(r"(?<!\w)(?:" + "|".join(re.escape(k) for k in stems) + ")", re.IGNORECASE)
+        for label, stems in keywords.items()
+    }
+    return np.array([[1 if patterns[l].search(t) else 0 for l in LABELS] for t in texts], dtype=int)
+
+
+def _scores(Y: np.ndarray, P: np.ndarray) -> dict[str, Any]:
+    p, r, f, s = precision_recall_fscore_support(Y, P, zero_division=0, labels=range(Y.shape[1]))
+    return {
+        "macro_f1": float(f1_score(Y, P, average="macro", zero_division=0)),
+        "micro_f1": float(f1_score(Y, P, average="micro", zero_division=0)),
+        "per_label": {l: {"precision": float(p[j]), "recall": float(r[j]), "f1": float(f[j]),
+                          "support": int(s[j])} for j, l in enumerate(LABELS)},
+    }
+
+
+def _interval(values: list[float]) -> list[float]:
+    return [round(float(np.percentile(values, 2.5)), 4), round(float(np.percentile(values, 97.5)), 4)]
+
+
+def score_with_intervals(Y: np.ndarray, P: np.ndarray, samples: int = BOOTSTRAP_SAMPLES) -> dict[str, Any]:
+    """Point metrics plus percentile-bootstrap 95% intervals (paragraphs resampled)."""
+    result = _scores(Y, P)
+    rng = np.random.default_rng(BOOTSTRAP_SEED)
+    n = len(Y)
+    boots: dict[str, list[float]] = {"macro_f1": [], "micro_f1": []}
+    per: dict[str, dict[str, list[float]]] = {l: {"precision": [], "recall": [], "f1": []} for l in LABELS}
+    for _ in range(samples if n else 0):
+        idx = rng.integers(0, n, n)
+        s = _scores(Y[idx], P[idx])
+        boots["macro_f1"].append(s["macro_f1"])
+        boots["micro_f1"].append(s["micro_f1"])
+        for l in LABELS:
+            for k in per[l]:
+                per[l][k].append(s["per_label"][l][k])
+    if n:
+        result["macro_f1_ci"] = _interval(boots["macro_f1"])
+        result["micro_f1_ci"] = _interval(boots["micro_f1"])
+        for l in LABELS:
+            for k, values in per[l].items():
+                result["per_label"][l][f"{k}_ci"] = _interval(values)
+    result["n"] = int(n)
+    return result
+
+
+def evaluate_predictions(rows: list[dict], P: np.ndarray, samples: int = BOOTSTRAP_SAMPLES) -> dict[str, Any]:
+    """Overall and per-language metrics of predictions ``P`` for labelled ``rows``."""
+    Y = label_matrix(rows)
+    report = score_with_intervals(Y, P, samples)
+    report["by_lang"] = {}
+    for lang in sorted({r.get("lang") or "unknown" for r in rows}):
+        mask = np.array([(r.get("lang") or "unknown") == lang for r in rows])
+        report["by_lang"][lang] = score_with_intervals(Y[mask], P[mask], samples)
+    return report
+
+
+def evaluate(rows: list[dict], predict: Callable[[list[str]], np.ndarray],
+             samples: int = BOOTSTRAP_SAMPLES) -> dict[str, Any]:
+    """The model's report with the two baselines under ``baselines``."""
+    texts = [r["text"] for r in rows]
+    report = evaluate_predictions(rows, predict(texts), samples)
+    report["baselines"] = {
+        "keyword": evaluate_predictions(rows, keyword_predict(texts), samples),
+        "always_none": evaluate_predictions(rows, np.zeros((len(rows), len(LABELS)), dtype=int), samples),
+    }
+    return report
+
+
+def format_report(report: dict[str, Any], title: str) -> str:
+    """Plain-text tables: per label and language, then the baselines side by side."""
+    def ci(v): return f"[{v[0]:.2f}, {v[1]:.2f}]" if v else ""
+    lines = [f"{title}: n={report['n']}"]
+    sections = [("all", report)] + list(report["by_lang"].items())
+    for name, sec in sections:
+        lines.append("")
+        lines.append(f"{name} (n={sec['n']}): macro-F1 {sec['macro_f1']:.3f} {ci(sec.get('macro_f1_ci'))}"
+                     f"  micro-F1 {sec['micro_f1']:.3f} {ci(sec.get('micro_f1_ci'))}")
+        lines.append(f"  {'label':22s} {'precision':>9s} {'recall':>7s} {'F1':>6s} {'F1 95% CI':>14s} {'support':>8s}")
+        for label, m in sec["per_label"].items():
+            lines.append(f"  {label:22s} {m['precision']:9.3f} {m['recall']:7.3f} {m['f1']:6.3f} "
+                         f"{ci(m.get('f1_ci')):>14s} {m['support']:8d}")
+    lines.append("")
+    lines.append("macro-F1 against baselines:")
+    header = f"  {'':10s} {'model':>22s} {'keyword':>22s} {'always none':>22s}"
+    lines.append(header)
+    for name, _ in sections:
+        cells = []
+        for rep in (report, report["baselines"]["keyword"], report["baselines"]["always_none"]):
+            sec = rep if name == "all" else rep["by_lang"][name]
+            cells.append(f"{sec['macro_f1']:.3f} {ci(sec.get('macro_f1_ci'))}")
+        lines.append(f"  {name:10s} " + " ".join(f"{c:>22s}" for c in cells))
+    return "\n".join(lines)

@@ -95,6 +95,63 @@ def evaluate(
         typer.echo(format_report(report, f"{data} with {fm.metadata.get('name')} {fm.metadata.get('version')}"))
 
 
+@cli.command()
+def score(
+    inputs: Annotated[list[str], typer.Argument(help="Files (.txt .md .jsonl .ndjson .csv .parquet), folders, or - for stdin JSONL.")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Paragraph rows: .jsonl, .csv or .parquet (a folder for --engine dask).")],
+    text_field: Annotated[str, typer.Option(help="Field/column holding the text.")] = "text",
+    id_field: Annotated[str, typer.Option(help="Field/column holding the document id (default: input:line).")] = "id",
+    documents: Annotated[bool, typer.Option("--documents", help="Also write one row per document to OUTPUT's stem + .documents.")] = False,
+    jobs: Annotated[int, typer.Option("--jobs", "-j", min=1, help="Worker processes.")] = 1,
+    errors: Annotated[Optional[Path], typer.Option(help="Where bad records go (default: OUTPUT.errors.jsonl).")] = None,
+    resume: Annotated[bool, typer.Option("--resume", help="Finish an interrupted run of the same command.")] = False,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing OUTPUT.")] = False,
+    group_by: Annotated[Optional[str], typer.Option(help="Prevalence per value of COLUMN, or per COLUMN:month / COLUMN:year of a date.")] = None,
+    plot: Annotated[Optional[Path], typer.Option(help="Draw prevalence per group (or overall) to this PNG.")] = None,
+    include_text: Annotated[bool, typer.Option("--include-text", help="Put each paragraph's text in its row.")] = False,
+    chunk_size: Annotated[int, typer.Option(min=1, help="Documents per work unit.")] = 500,
+    model: Annotated[Optional[Path], typer.Option(help="Model file (default: the shipped model).")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar and no summary.")] = False,
+    engine: Annotated[str, typer.Option(help="local, or dask for a dask.distributed cluster.")] = "local",
+    scheduler: Annotated[str, typer.Option(help="With --engine dask: a scheduler address, or 'local'.")] = "local",
+):
+    """Score documents into paragraph rows (and document rows), streaming, resumable.
+
+    Exit status: 0 all records scored, 1 some records failed (see the errors file), 2 the run
+    could not start (bad paths or options).
+    """
+    from .batch import ScoreOptions, format_summary, plot_groups, run_score
+    from .batch_io import BatchInputError
+    from .model import DEFAULT_MODEL_PATH, ModelLoadError
+
+    if engine == "dask":
+        from .distributed import score_with_dask
+
+        try:
+            result = score_with_dask(inputs, output, scheduler=scheduler, text_field=text_field,
+                                     id_field=id_field, model_path=model or DEFAULT_MODEL_PATH)
+        except (BatchInputError, ModelLoadError, ImportError) as exc:
+            fail(str(exc))
+        if not quiet:
+            typer.echo(f"wrote {result['partitions']} partitions, {result['paragraphs']} paragraphs to {output}", err=True)
+        return
+    if engine != "local":
+        fail("--engine must be local or dask")
+    options = ScoreOptions(inputs=list(inputs), text_field=text_field, id_field=id_field, chunk_size=chunk_size,
+                           documents=documents, group_by=group_by, include_text=include_text)
+    try:
+        result = run_score(options, output, model_path=model, jobs=jobs, errors_output=errors, resume=resume,
+                           overwrite=overwrite, progress=not quiet and sys.stderr.isatty())
+    except (BatchInputError, ModelLoadError) as exc:
+        fail(str(exc))
+    if plot:
+        plot_groups(result.stats, result.labels, plot, group_by or "label")
+    if not quiet:
+        typer.echo(format_summary(result), err=True)
+    if result.stats["errors"]:
+        raise typer.Exit(1)
+
+
 def main() -> None:  # console-script entry point
     cli()
 

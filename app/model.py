@@ -20,13 +20,16 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import scipy.sparse as sp
 from scipy.special import expit
 
 from .labels import LABELS
+
+if TYPE_CHECKING:
+    import pandas as pd
 from .segment import DEFAULT_MAX_CHARS, Paragraph, segment
 
 #: The shipped model, relative to the source tree (``pip install -e .`` or a checkout).
@@ -199,6 +202,55 @@ class FramingModel:
         proba = self.predict_proba(texts)
         hits = proba >= self.resolve_thresholds(thresholds)
         return [[l for l, hit in zip(self.labels, row) if hit] for row in hits]
+
+    # -- tables --------------------------------------------------------------------------
+    def score_frame(
+        self,
+        df: "pd.DataFrame",
+        text_column: str = "text",
+        id_column: str | None = None,
+        thresholds: Mapping[str, float] | None = None,
+        max_chars: int = DEFAULT_MAX_CHARS,
+        include_text: bool = False,
+    ) -> "pd.DataFrame":
+        """Segment and score every document of ``df``; one row per paragraph.
+
+        Columns: ``doc_id`` (from ``id_column``, else the row's index), ``paragraph``, ``start``,
+        ``end``, every other column of ``df`` carried through, ``score_<label>`` per label and
+        ``labels`` (list of label names). Documents whose text is missing or has no letters or
+        digits give no rows (:meth:`FramingModel.score_frame` callers that must account for them,
+        like ``framing score``, check before). Row order follows ``df`` then paragraph order.
+        """
+        import pandas as pd
+
+        if text_column not in df.columns:
+            raise KeyError(f"no column {text_column!r}; columns are {list(df.columns)}")
+        carried = [c for c in df.columns if c not in (text_column, id_column)]
+        ids = df[id_column].astype(str).tolist() if id_column else [str(i) for i in df.index]
+        owners, paragraphs = [], []
+        for row, text in enumerate(df[text_column].tolist()):
+            if isinstance(text, str):
+                for p in segment(text, max_chars=max_chars):
+                    owners.append(row)
+                    paragraphs.append(p)
+        proba = self.predict_proba([p.text for p in paragraphs])
+        limits = self.resolve_thresholds(thresholds)
+        out = pd.DataFrame({
+            "doc_id": pd.Series([ids[r] for r in owners], dtype=object),
+            "paragraph": pd.Series([p.index for p in paragraphs], dtype="int64"),
+            "start": pd.Series([p.start for p in paragraphs], dtype="int64"),
+            "end": pd.Series([p.end for p in paragraphs], dtype="int64"),
+        })
+        if include_text:
+            out["text"] = pd.Series([p.text for p in paragraphs], dtype=object)
+        source = df.iloc[owners] if owners else df.iloc[0:0]
+        for column in carried:
+            out[column] = source[column].to_numpy()
+        for j, label in enumerate(self.labels):
+            out[f"score_{label}"] = proba[:, j] if len(paragraphs) else np.zeros(0)
+        hits = proba >= limits
+        out["labels"] = pd.Series([[l for l, h in zip(self.labels, row) if h] for row in hits], dtype=object)
+        return out
 
     # -- explanation ---------------------------------------------------------------------
     def explain(self, text: str, X_row: sp.csr_matrix, top_k: int = 5) -> dict[str, list[Evidence]]:

@@ -62,7 +62,7 @@ def test_train_writes_a_loadable_deterministic_model(small_corpus, tmp_path):
         out = tmp_path / run / "framing.skops"
         r = framing("train", "--corpus", str(small_corpus), "--out", str(out))
         assert r.returncode == 0, r.stderr
-        assert "chosen:" in r.stderr
+        assert "chosen (1-SE rule):" in r.stderr
         meta = json.loads(out.with_suffix(".json").read_text())
         for key in ("artifact_sha256", "corpus_sha256", "libraries", "thresholds", "metrics", "params"):
             assert key in meta

@@ -3,6 +3,7 @@
 ``training/annotation/writer/*.jsonl``  the writer's paragraphs and labels (first pass)
 ``training/annotation/second/*.jsonl``  an independent annotator's labels (second pass)
 ``training/annotation/adjudicated/*.jsonl``  the final labels of the paragraphs they disagreed on
+``training/annotation/excluded.jsonl``  paragraphs left out of the corpus, with the reason
 
 ``python -m training.agreement`` prints per-label Cohen's kappa (overall and per language) and
 writes ``disagreements.jsonl`` for adjudication; ``--build`` writes ``training/corpus/``.
@@ -67,12 +68,16 @@ def build(batches: list[str]) -> int:
     """Write training/corpus/<batch>.jsonl with adjudicated labels where the passes disagreed."""
     order = {l: i for i, l in enumerate(LABELS)}
     CORPUS.mkdir(exist_ok=True)
+    excluded_path = ANNOTATION / "excluded.jsonl"
+    excluded = _read(excluded_path) if excluded_path.exists() else {}  # near-duplicates found later
     total = 0
     for b in batches:
         adjudicated_path = ANNOTATION / "adjudicated" / f"{b}.jsonl"
         adjudicated = _read(adjudicated_path) if adjudicated_path.exists() else {}
         rows = []
         for w, s in load_pairs([b]):
+            if w["id"] in excluded:
+                continue
             if set(w["labels"]) == set(s):
                 labels = w["labels"]
             elif w["id"] in adjudicated:

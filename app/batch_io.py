@@ -1,0 +1,324 @@
+"""Batch I/O: read documents from files and folders, write paragraph/document tables.
+
+Readers stream one :class:`Record` at a time and never drop a bad one: a record that cannot be
+used (invalid JSON, missing or non-string text, undecodable bytes, empty text) is yielded with
+``error`` set, so the caller can count and report it.
+
+Writers never expose a half-written file: results go to numbered Parquet part files inside
+``OUTPUT.partial/`` (each written to a temporary name and renamed), and only
+:func:`finalize` turns them into ``OUTPUT`` (JSONL, CSV or Parquet, by extension), again
+through a temporary file and an atomic rename.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import sys
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+TEXT_SUFFIXES = {".txt", ".md"}
+JSONL_SUFFIXES = {".jsonl", ".ndjson"}
+TABLE_SUFFIXES = {".csv", ".parquet"}
+INPUT_SUFFIXES = TEXT_SUFFIXES | JSONL_SUFFIXES | TABLE_SUFFIXES
+OUTPUT_SUFFIXES = {".jsonl", ".ndjson", ".csv", ".parquet"}
+STDIN = "-"
+
+
+class BatchInputError(ValueError):
+    """An input or output path that cannot be used at all (the run does not start)."""
+
+
+@dataclass
+class Record:
+    """One input document, or the reason it could not be read."""
+
+    source: str
+    position: int  # 1-based line (JSONL), row (CSV/Parquet) or 1 (a text file)
+    doc_id: str = ""
+    text: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+    error: str | None = None
+
+
+def expand_inputs(inputs: Iterable[str]) -> list[str]:
+    """Files to read, in order: folders are walked recursively (sorted), '-' is stdin."""
+    paths: list[str] = []
+    for item in inputs:
+        if item == STDIN:
+            paths.append(STDIN)
+            continue
+        path = Path(item)
+        if path.is_dir():
+            found = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in INPUT_SUFFIXES)
+            if not found:
+                raise BatchInputError(f"{path}: no .txt, .md, .jsonl, .ndjson, .csv or .parquet files inside")
+            paths.extend(str(p) for p in found)
+        elif path.is_file():
+            if path.suffix.lower() not in INPUT_SUFFIXES:
+                raise BatchInputError(f"{path}: unsupported input type (use {', '.join(sorted(INPUT_SUFFIXES))})")
+            paths.append(str(path))
+        else:
+            raise BatchInputError(f"{path}: no such file or folder")
+    return paths
+
+
+def _scalar(value: Any) -> Any:
+    """Carried values stay scalars: nested JSON is kept as its JSON text."""
+    if isinstance(value, (dict, list)):
+        return json.dumps(value, ensure_ascii=False)
+    return value
+
+
+def _from_mapping(source: str, position: int, row: dict, text_field: str, id_field: str) -> Record:
+    rec = Record(source, position, doc_id=f"{source}:{position}")
+    if id_field in row and row[id_field] is not None and row[id_field] == row[id_field]:
+        rec.doc_id = str(row[id_field])
+    rec.extra = {k: _scalar(v) for k, v in row.items() if k not in (text_field, id_field)}
+    if text_field not in row:
+        rec.error = f"missing text field {text_field!r}"
+        return rec
+    text = row[text_field]
+    if text is None or (isinstance(text, float) and text != text):
+        rec.error = f"text field {text_field!r} is null"
+    elif not isinstance(text, str):
+        rec.error = f"text field {text_field!r} is not a string ({type(text).__name__})"
+    elif any("\udc80" <= ch <= "\udcff" for ch in text):
+        rec.error = "undecodable bytes (not UTF-8)"
+    elif not text.strip():
+        rec.error = "empty text"
+    else:
+        rec.text = text
+    return rec
+
+
+def _jsonl_lines(source: str, stream: io.BufferedIOBase, text_field: str, id_field: str) -> Iterator[Record]:
+    for number, raw in enumerate(stream, 1):
+        if not raw.strip():
+            continue
+        try:
+            line = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            yield Record(source, number, doc_id=f"{source}:{number}",
+                         error=f"undecodable bytes (not UTF-8) at byte {exc.start}")
+            continue
+        try:
+            obj = json.loads(line)
+        except ValueError as exc:
+            yield Record(source, number, doc_id=f"{source}:{number}", error=f"invalid JSON ({exc.args[0]})")
+            continue
+        if not isinstance(obj, dict):
+            yield Record(source, number, doc_id=f"{source}:{number}", error="a line must be a JSON object")
+            continue
+        yield _from_mapping(source, number, obj, text_field, id_field)
+
+
+def _text_file(path: str) -> Iterator[Record]:
+    rec = Record(path, 1, doc_id=path)
+    data = Path(path).read_bytes()
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        rec.error = f"undecodable bytes (not UTF-8) at byte {exc.start}"
+        yield rec
+        return
+    if not text.strip():
+        rec.error = "empty text"
+    else:
+        rec.text = text
+    yield rec
+
+
+def _csv_rows(path: str, text_field: str, id_field: str) -> Iterator[Record]:
+    with open(path, "rb") as raw:
+        stream = io.TextIOWrapper(raw, encoding="utf-8-sig", errors="surrogateescape", newline="")
+        reader = csv.DictReader(stream)
+        for number, row in enumerate(reader, 1):
+            row.pop(None, None)  # cells beyond the header
+            yield _from_mapping(path, number, row, text_field, id_field)
+
+
+def _parquet_rows(path: str, text_field: str, id_field: str) -> Iterator[Record]:
+    try:
+        parquet = pq.ParquetFile(path)
+    except Exception as exc:  # not a Parquet file: every row is unknown, so say it once per file
+        yield Record(path, 0, doc_id=path, error=f"unreadable Parquet file ({exc})")
+        return
+    number = 0
+    for batch in parquet.iter_batches(batch_size=1024):
+        for row in batch.to_pylist():
+            number += 1
+            yield _from_mapping(path, number, row, text_field, id_field)
+
+
+def iter_records(paths: list[str], text_field: str = "text", id_field: str = "id") -> Iterator[Record]:
+    """Every document of every input, bad ones included (with ``error`` set)."""
+    for path in paths:
+        suffix = Path(path).suffix.lower()
+        if path == STDIN:
+            yield from _jsonl_lines("<stdin>", sys.stdin.buffer, text_field, id_field)
+        elif suffix in TEXT_SUFFIXES:
+            yield from _text_file(path)
+        elif suffix in JSONL_SUFFIXES:
+            with open(path, "rb") as stream:
+                yield from _jsonl_lines(path, stream, text_field, id_field)
+        elif suffix == ".csv":
+            yield from _csv_rows(path, text_field, id_field)
+        elif suffix == ".parquet":
+            yield from _parquet_rows(path, text_field, id_field)
+
+
+def count_records(paths: list[str]) -> int | None:
+    """A cheap count of input documents for the progress bar's ETA (None when unknown)."""
+    total = 0
+    for path in paths:
+        suffix = Path(path).suffix.lower()
+        if path == STDIN:
+            return None
+        if suffix in TEXT_SUFFIXES:
+            total += 1
+        elif suffix == ".parquet":
+            try:
+                total += pq.ParquetFile(path).metadata.num_rows
+            except Exception:
+                return None
+        else:
+            with open(path, "rb") as f:
+                lines = sum(chunk.count(b"\n") for chunk in iter(lambda: f.read(1 << 20), b""))
+            total += max(lines - (1 if suffix == ".csv" else 0), 0)
+    return total
+
+
+# -- output --------------------------------------------------------------------------------
+
+def check_output(path: Path) -> None:
+    if path.suffix.lower() not in OUTPUT_SUFFIXES:
+        raise BatchInputError(f"{path}: output must end in .jsonl, .ndjson, .csv or .parquet")
+    if not path.parent.exists():
+        raise BatchInputError(f"{path.parent}: output folder does not exist")
+
+
+def _atomic_write(path: Path, write) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    write(tmp)
+    os.replace(tmp, path)
+
+
+def write_part(directory: Path, index: int, paragraphs: pd.DataFrame, documents: pd.DataFrame | None,
+               errors: list[dict], stats: dict) -> None:
+    """Write chunk ``index`` (rows, document rows, errors, stats); the stats file marks it done."""
+    name = f"part-{index:06d}"
+    _atomic_write(directory / f"{name}.parquet", lambda p: paragraphs.to_parquet(p, index=False))
+    if documents is not None:
+        _atomic_write(directory / f"{name}.docs.parquet", lambda p: documents.to_parquet(p, index=False))
+    _atomic_write(directory / f"{name}.errors.jsonl", lambda p: p.write_text(
+        "".join(json.dumps(e, ensure_ascii=False) + "\n" for e in errors), "utf-8"))
+    # written last: a part counts as done only when its stats exist
+    _atomic_write(directory / f"{name}.stats.json", lambda p: p.write_text(json.dumps(stats), "utf-8"))
+
+
+def completed_parts(directory: Path) -> int:
+    """How many leading parts (0, 1, ...) are complete."""
+    n = 0
+    while (directory / f"part-{n:06d}.stats.json").exists():
+        n += 1
+    return n
+
+
+def _unified_schema(files: list[Path]) -> pa.Schema | None:
+    schemas = [pq.read_schema(f) for f in files]
+    if not schemas:
+        return None
+    return pa.unify_schemas(schemas, promote_options="permissive")
+
+
+def _write_table(files: list[Path], out: Path) -> int:
+    """Concatenate Parquet parts into ``out`` by its extension, one part in memory at a time."""
+    schema = _unified_schema(files)
+    suffix = out.suffix.lower()
+    rows = 0
+
+    def tables():
+        for f in files:
+            table = pq.read_table(f)
+            for name in schema.names:
+                if name not in table.column_names:
+                    table = table.append_column(name, pa.nulls(len(table), schema.field(name).type))
+            yield table.select(schema.names).cast(schema)
+
+    def write(tmp: Path):
+        nonlocal rows
+        if suffix == ".parquet":
+            with pq.ParquetWriter(tmp, schema) as writer:
+                for table in tables():
+                    writer.write_table(table)
+                    rows += len(table)
+        elif suffix == ".csv":
+            with open(tmp, "w", encoding="utf-8", newline="") as handle:
+                header = True
+                for table in tables():
+                    frame = table.to_pandas()
+                    if "labels" in frame:
+                        frame["labels"] = frame["labels"].map(lambda v: ";".join(v) if v is not None else "")
+                    frame.to_csv(handle, index=False, header=header)
+                    header = False
+                    rows += len(frame)
+        else:
+            with open(tmp, "w", encoding="utf-8") as handle:
+                for table in tables():
+                    for record in table.to_pylist():
+                        handle.write(json.dumps(record, ensure_ascii=False, default=str) + "\n")
+                        rows += 1
+
+    if schema is None:
+        _atomic_write(out, lambda p: p.write_bytes(b""))
+        return 0
+    _atomic_write(out, write)
+    return rows
+
+
+def finalize(directory: Path, n_parts: int, output: Path, documents_output: Path | None,
+             errors_output: Path) -> dict:
+    """Turn the parts into the final files; returns the summed stats of all parts."""
+    parts = [directory / f"part-{i:06d}" for i in range(n_parts)]
+    _write_table([p.with_suffix(".parquet") for p in parts], output)
+    if documents_output is not None:
+        _write_table([Path(f"{p}.docs.parquet") for p in parts], documents_output)
+    stats = [json.loads(Path(f"{p}.stats.json").read_text("utf-8")) for p in parts]
+    n_errors = sum(s["errors"] for s in stats)
+    if n_errors:
+        def write_errors(tmp: Path):
+            with open(tmp, "w", encoding="utf-8") as handle:
+                for p in parts:
+                    handle.write(Path(f"{p}.errors.jsonl").read_text("utf-8"))
+        _atomic_write(errors_output, write_errors)
+    elif errors_output.exists():
+        errors_output.unlink()  # a stale file from an earlier run would mislead
+    return merge_stats(stats)
+
+
+def merge_stats(stats: list[dict]) -> dict:
+    total: dict[str, Any] = {"documents": 0, "paragraphs": 0, "errors": 0, "labels": {}, "doc_labels": {},
+                             "groups": {}}
+    for s in stats:
+        for key in ("documents", "paragraphs", "errors"):
+            total[key] += s[key]
+        for key in ("labels", "doc_labels"):
+            for label, n in s[key].items():
+                total[key][label] = total[key].get(label, 0) + n
+        for group, g in s.get("groups", {}).items():
+            tg = total["groups"].setdefault(group, {"documents": 0, "paragraphs": 0, "labels": {}})
+            tg["documents"] += g["documents"]
+            tg["paragraphs"] += g["paragraphs"]
+            for label, n in g["labels"].items():
+                tg["labels"][label] = tg["labels"].get(label, 0) + n
+    return total

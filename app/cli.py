@@ -9,7 +9,7 @@ from typing import Annotated, Optional
 
 import typer
 
-cli = typer.Typer(add_completion=False, no_args_is_help=True,
+cli = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Framing classifier: tag paragraphs with sovereignty, sanctions and "
                        "ontological-security framings.")
 
@@ -133,7 +133,11 @@ def score(
         except (BatchInputError, ModelLoadError, ImportError) as exc:
             fail(str(exc))
         if not quiet:
-            typer.echo(f"wrote {result['partitions']} partitions, {result['paragraphs']} paragraphs to {output}", err=True)
+            typer.echo(f"documents {result['documents']}, paragraphs {result['paragraphs']}, "
+                       f"skipped (missing or empty text) {result['skipped']}; "
+                       f"{result['partitions']} partitions in {output}", err=True)
+        if result["skipped"]:
+            raise typer.Exit(1)
         return
     if engine != "local":
         fail("--engine must be local or dask")
@@ -153,8 +157,18 @@ def score(
 
 
 def main() -> None:  # console-script entry point
-    cli()
+    import os
+
+    try:
+        cli(standalone_mode=True)
+    except SystemExit:
+        raise
+    except Exception as exc:  # never a stack trace for users; FRAMING_DEBUG=1 shows it
+        if os.environ.get("FRAMING_DEBUG"):
+            raise
+        typer.echo(f"error: {type(exc).__name__}: {exc}", err=True)
+        raise SystemExit(3) from None
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

@@ -236,16 +236,16 @@ class FramingModel:
         proba = self.predict_proba([p.text for p in paragraphs])
         limits = self.resolve_thresholds(thresholds)
         out = pd.DataFrame({
-            "doc_id": pd.Series([ids[r] for r in owners], dtype=object),
+            "doc_id": pd.Series([ids[r] for r in owners], dtype="str"),
             "paragraph": pd.Series([p.index for p in paragraphs], dtype="int64"),
             "start": pd.Series([p.start for p in paragraphs], dtype="int64"),
             "end": pd.Series([p.end for p in paragraphs], dtype="int64"),
         })
         if include_text:
-            out["text"] = pd.Series([p.text for p in paragraphs], dtype=object)
-        source = df.iloc[owners] if owners else df.iloc[0:0]
+            out["text"] = pd.Series([p.text for p in paragraphs], dtype="str")
+        source = (df.iloc[owners] if owners else df.iloc[0:0]).reset_index(drop=True)
         for column in carried:
-            out[column] = source[column].to_numpy()
+            out[column] = source[column]  # keeps the column's dtype
         for j, label in enumerate(self.labels):
             out[f"score_{label}"] = proba[:, j] if len(paragraphs) else np.zeros(0)
         hits = proba >= limits

@@ -33,7 +33,19 @@ from .settings import Settings
 
 log = logging.getLogger("framing.api")
 PROBLEM = "application/problem+json"
+
+
+def _problems(*statuses: int) -> dict:
+    """OpenAPI entries for problem+json error responses."""
+    text = {401: "API key missing or wrong", 405: "Method not allowed", 413: "Body, paragraphs or documents over the limit",
+            415: "Body is not application/json", 422: "Invalid body", 503: "Model not loaded"}
+    return {code: {"model": Problem, "description": text[code], "content": {PROBLEM: {}}} for code in statuses}
+
+
+POST_ERRORS = _problems(401, 413, 415, 422, 503)
+GET_ERRORS = _problems(401, 503)
 PUBLIC_PATHS = {"/", "/healthz", "/readyz"}
+BODY_PATHS = {"/v1/classify", "/v1/classify/batch"}  # the routes whose JSON body the guard checks
 _CYRILLIC = range(0x0400, 0x0530)
 
 
@@ -80,7 +92,7 @@ class RequestGuard:
             return await problem_response(
                 401, "Unauthorized", "a valid API key is required in the X-API-Key header",
                 headers={"WWW-Authenticate": "Bearer"})(scope, receive, send)
-        if scope["method"] == "POST":
+        if scope["method"] == "POST" and path in BODY_PATHS:
             ctype = headers.get(b"content-type", b"").split(b";")[0].strip().lower()
             if ctype != b"application/json":
                 shown = ctype.decode("latin-1") or "none"
@@ -157,11 +169,15 @@ def create_app(settings: Settings | None = None, model: FramingModel | None = No
     """Build the app. The model is loaded once, in the lifespan, unless one is passed in."""
     settings = settings or Settings()
     metrics = Metrics()
+    if not log.handlers:  # uvicorn configures only its own loggers
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+        log.addHandler(handler)
+        log.propagate = False
+    log.setLevel(settings.log_level.upper())
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
-        app.state.model = model
-        app.state.model_error = None
         if app.state.model is None:
             try:
                 app.state.model = FramingModel.load(settings.model_path)
@@ -176,14 +192,18 @@ def create_app(settings: Settings | None = None, model: FramingModel | None = No
         version="1.0.0",
         summary="Tags paragraphs with sovereignty, sanctions and ontological-security framings.",
         lifespan=lifespan,
-        responses={422: {"model": Problem, "content": {PROBLEM: {}}, "description": "Invalid body"}},
     )
     app.state.settings = settings
     app.state.metrics = metrics
+    app.state.model, app.state.model_error = model, None  # a given model serves even without lifespan
 
     if settings.cors_origins:
         app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins,
                            allow_methods=["GET", "POST"], allow_headers=["*"])
+
+    # the guard runs before anything reads the body; the observer (added later, so outside it)
+    # still counts and logs what the guard refuses
+    app.add_middleware(RequestGuard, settings=settings)
 
     @app.middleware("http")
     async def observe(request: Request, call_next):
@@ -199,10 +219,10 @@ def create_app(settings: Settings | None = None, model: FramingModel | None = No
             elapsed = time.perf_counter() - started
             metrics.requests.labels(request.method, name, str(status)).inc()
             metrics.latency.labels(request.method, name).observe(elapsed)
+            # method, route template, status, duration, size: never the text, never the key
             log.info("%s %s %s %.1fms %sB", request.method, name, status, elapsed * 1000,
                      request.headers.get("content-length", "0"))
 
-    app.add_middleware(RequestGuard, settings=settings)  # outermost: runs before anything reads the body
 
     @app.exception_handler(RequestValidationError)
     async def invalid_body(request: Request, exc: RequestValidationError):
@@ -258,14 +278,14 @@ def create_app(settings: Settings | None = None, model: FramingModel | None = No
                 "thresholds": dict(zip(model_.labels, resolved.tolist()))}
 
     @app.post("/v1/classify", response_model=ClassifyResponse, tags=["classify"],
-              summary="Classify one text paragraph by paragraph")
+              summary="Classify one text paragraph by paragraph", responses=POST_ERRORS)
     def classify(body: ClassifyRequest, request: Request):
         model_ = ready_model(request)
         doc = classify_document(model_, body.text, body.paragraphs, body.explain, body.thresholds, body.lang)
         return {**header(model_, body.thresholds), **doc}
 
     @app.post("/v1/classify/batch", response_model=BatchResponse, tags=["classify"],
-              summary="Classify several documents")
+              summary="Classify several documents", responses=POST_ERRORS)
     def classify_batch(body: BatchRequest, request: Request):
         model_ = ready_model(request)
         if len(body.documents) > settings.max_batch_documents:
@@ -275,7 +295,7 @@ def create_app(settings: Settings | None = None, model: FramingModel | None = No
                    for d in body.documents]
         return {**header(model_, body.thresholds), "results": results}
 
-    @app.get("/v1/labels", response_model=LabelsResponse, tags=["model"], summary="The label set")
+    @app.get("/v1/labels", response_model=LabelsResponse, tags=["model"], summary="The label set", responses=GET_ERRORS)
     def labels(request: Request):
         model_ = request.app.state.model
         thresholds = dict(zip(model_.labels, model_.thresholds.tolist())) if model_ else {}
@@ -283,7 +303,7 @@ def create_app(settings: Settings | None = None, model: FramingModel | None = No
                             "include": list(l.include), "exclude": list(l.exclude),
                             "threshold": thresholds.get(l.name, 0.5)} for l in load_codebook()]}
 
-    @app.get("/v1/model", response_model=ModelInfo, tags=["model"], summary="Model metadata and metrics")
+    @app.get("/v1/model", response_model=ModelInfo, tags=["model"], summary="Model metadata and metrics", responses=GET_ERRORS)
     def model_info(request: Request):
         meta = dict(ready_model(request).metadata)
         meta.pop("selection", None)
@@ -294,14 +314,14 @@ def create_app(settings: Settings | None = None, model: FramingModel | None = No
         return {"status": "ok"}
 
     @app.get("/readyz", response_model=Health, tags=["ops"], summary="The model is loaded",
-             responses={503: {"model": Problem}})
+             responses=_problems(503))
     def readyz(request: Request):
         if request.app.state.model is None:
             raise ProblemError(503, "Service Unavailable", f"model not loaded: {request.app.state.model_error}")
         return {"status": "ready"}
 
     @app.get("/metrics", tags=["ops"], summary="Prometheus metrics of this worker",
-             response_class=Response)
+             response_class=Response, responses=GET_ERRORS)
     def prometheus():
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 

@@ -28,6 +28,7 @@ def serve(
 ):
     """Start the HTTP API and web page (uvicorn)."""
     import os
+    import signal
 
     import uvicorn
 
@@ -41,6 +42,10 @@ def serve(
         FramingModel.load(settings.model_path)
     except ModelLoadError as exc:
         fail(str(exc))
+    # uvicorn shuts down gracefully on SIGTERM/SIGINT, restores the previous handlers and re-raises
+    # the signal; with these handlers that re-raise ends the process with status 0 (a clean stop)
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: sys.exit(0))
     uvicorn.run("app.main:app", host=host, port=port, workers=workers, log_level=settings.log_level,
                 timeout_graceful_shutdown=30, access_log=False)
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import pandas as pd
 
 from .batch_io import BatchInputError
-from .model import FramingModel
+from .model import DEFAULT_MODEL_PATH, FramingModel
 
 _WORKER_MODELS: dict[str, FramingModel] = {}
 
@@ -58,7 +58,7 @@ def score_with_dask(inputs: list[str], output: Path, scheduler: str = "local", t
     """
     from dask.distributed import Client, LocalCluster
 
-    model_path = str(Path(model_path).resolve())
+    model_path = str(Path(model_path or DEFAULT_MODEL_PATH).resolve())
     FramingModel.load(model_path)  # refuse a bad model before the cluster starts
     ddf = _read(list(inputs))
     if text_field not in ddf.columns:

@@ -21,13 +21,16 @@ class ClassifyRequest(BaseModel):
 
     model_config = ConfigDict(
         extra="forbid",
+        strict=True,  # no silent coercion (false -> 0.0): the schema is the contract
         json_schema_extra={"examples": [{"text": EXAMPLE_TEXT, "explain": True},
                                         {"paragraphs": ["Wheat exports rose 4% in the third quarter."],
-                                         "thresholds": {"sanctions": 0.4}}]},
+                                         "thresholds": {"sanctions": 0.4}}],
+                           "oneOf": [{"required": ["text"]}, {"required": ["paragraphs"]}]},
     )
 
-    text: NonBlank | None = Field(None, description="A whole article; blank lines or line breaks separate paragraphs.")
-    paragraphs: list[NonBlank] | None = Field(None, min_length=1, description="Paragraphs, scored one each.")
+    # not Optional: null is as invalid as a missing field; exactly one of the two is required
+    text: NonBlank = Field(None, description="A whole article; blank lines or line breaks separate paragraphs.")
+    paragraphs: list[NonBlank] = Field(None, min_length=1, description="Paragraphs, scored one each.")
     explain: bool = Field(True, description="Return evidence words per label.")
     lang: Literal["en", "ru"] | None = Field(None, description="Language hint; detected per paragraph if absent.")
     thresholds: dict[LabelName, Threshold] | None = Field(None, description="Per-label decision thresholds overriding the model's.")
@@ -40,7 +43,7 @@ class ClassifyRequest(BaseModel):
 
 
 class BatchDocument(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
     id: Annotated[str, StringConstraints(min_length=1, max_length=512)]
     text: NonBlank
 
@@ -50,6 +53,7 @@ class BatchRequest(BaseModel):
 
     model_config = ConfigDict(
         extra="forbid",
+        strict=True,  # no silent coercion (false -> 0.0): the schema is the contract
         json_schema_extra={"examples": [{"documents": [
             {"id": "a1", "text": "Officials say sanctions have failed and import substitution is working."},
             {"id": "a2", "text": "Rain is expected across the region on Sunday."}]}]},

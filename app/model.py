@@ -6,8 +6,9 @@ The artifact is a scikit-learn ``Pipeline``::
     clf:      OneVsRestClassifier(CalibratedClassifierCV(LogisticRegression, method="sigmoid",
                                                          ensemble=False))
 
-``FramingModel`` does not call the pipeline per label: it stacks the three logistic-regression
-weight vectors into one ``(n_features, n_labels)`` matrix and the sigmoid calibrators into two
+``FramingModel`` does not call the pipeline: features come from :class:`FastFeatures` (per-word
+cached n-gram ids instead of rebuilding n-gram strings), and the three logistic-regression weight
+vectors are stacked into one ``(n_features, n_labels)`` matrix with the sigmoid calibrators as two
 vectors, so scoring is one sparse product plus an elementwise sigmoid. The result equals
 ``pipeline.predict_proba`` to 1e-9 (tested).
 """
@@ -26,6 +27,7 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.special import expit
 
+from .features import FastFeatures
 from .labels import LABELS
 
 if TYPE_CHECKING:
@@ -40,6 +42,7 @@ DEFAULT_MODEL_PATH = Path(__file__).resolve().parent.parent / "models" / "framin
 TRUSTED_TYPES: tuple[str, ...] = (
     "sklearn.calibration._CalibratedClassifier",
     "sklearn.calibration._SigmoidCalibration",
+    "app.features.CompactTfidfVectorizer",  # this package's own vectorizer
 )
 
 _WORD = re.compile(r"(?u)\b\w\w+\b")
@@ -88,23 +91,24 @@ def sha256_file(path: Path) -> str:
 
 
 def load_pipeline(path: Path) -> Any:
-    """Load a skops pipeline, refusing any type outside skops' defaults and TRUSTED_TYPES."""
+    """Load a skops pipeline, refusing any type outside skops' defaults and TRUSTED_TYPES.
+
+    ``skops.io.load`` audits the file's type tree before it builds anything and raises on a type
+    that is not trusted, so one parse both checks and loads.
+    """
     import skops.io as sio
+    from skops.io.exceptions import UntrustedTypesFoundException
 
     path = Path(path)
     if not path.is_file():
         raise ModelLoadError(f"model file {path} does not exist")
     try:
-        untrusted = sio.get_untrusted_types(file=path)
-    except Exception as exc:  # a truncated or foreign file fails here
+        return sio.load(path, trusted=list(TRUSTED_TYPES))
+    except UntrustedTypesFoundException as exc:
+        refused = ", ".join(sorted(set(exc.args[0]) if isinstance(exc.args[0], (list, set)) else [str(exc)]))
+        raise ModelLoadError(f"model file {path} holds untrusted types: {refused}") from exc
+    except Exception as exc:  # truncated, not a zip, not skops
         raise ModelLoadError(f"model file {path} is not a readable skops file ({exc})") from exc
-    refused = sorted(set(untrusted) - set(TRUSTED_TYPES))
-    if refused:
-        raise ModelLoadError(f"model file {path} holds untrusted types: {', '.join(refused)}")
-    try:
-        return sio.load(path, trusted=list(untrusted))
-    except Exception as exc:
-        raise ModelLoadError(f"model file {path} could not be loaded ({exc})") from exc
 
 
 class FramingModel:
@@ -127,6 +131,7 @@ class FramingModel:
         self.thresholds = np.array([float(thresholds.get(l, 0.5)) for l in self.labels])
         self._features = pipeline.named_steps["features"]
         self._vectorizers = [est for _, est in self._features.transformer_list]
+        self._fast = FastFeatures(*self._vectorizers)
         self._offsets = np.cumsum([0] + [len(v.vocabulary_) for v in self._vectorizers])
         coef, intercept, cal_a, cal_b = [], [], [], []
         for est in pipeline.named_steps["clf"].estimators_:
@@ -172,8 +177,9 @@ class FramingModel:
 
     # -- scoring -------------------------------------------------------------------------
     def transform(self, texts: Sequence[str]) -> sp.csr_matrix:
-        """TF-IDF features, shape ``(len(texts), n_features)``."""
-        return self._features.transform(texts).tocsr()
+        """TF-IDF features, shape ``(len(texts), n_features)``: the pipeline's features, computed
+        by :class:`~app.features.FastFeatures` (equal to ``pipeline["features"].transform``)."""
+        return self._fast.transform(texts)
 
     def score_matrix(self, X: sp.spmatrix) -> np.ndarray:
         """Calibrated probabilities from features: one sparse product for all labels."""

@@ -120,3 +120,20 @@ def test_untrusted_type_is_refused(tmp_path):
     sio.dump(evil, path, compression=zipfile.ZIP_DEFLATED)
     with pytest.raises(ModelLoadError, match="untrusted types: .*shutil.rmtree"):
         load_pipeline(path)
+
+
+from hypothesis import given, settings as hsettings, strategies as st  # noqa: E402
+
+WORDS = st.sampled_from(["sanctions", "sovereignty", "the", "of", "импортозамещение", "санкции", "Запад",
+                         "great", "power", "İstanbul", "straße", "ǅ", "🚫", "x\x00y", "a", "chips", "our", "own"])
+SEPARATORS = st.sampled_from([" ", "  ", "\n", "\t", ", ", ". ", "\u00a0", "-", ""])
+
+
+@hsettings(max_examples=200, deadline=None)
+@given(st.lists(st.lists(st.tuples(WORDS, SEPARATORS), max_size=30).map(lambda p: "".join(a + b for a, b in p)),
+                min_size=1, max_size=8))
+def test_fast_features_equal_the_pipeline_features(model, texts):
+    fast = model.transform(texts)
+    reference = model.pipeline.named_steps["features"].transform(texts)
+    assert abs(fast - reference).max() <= 1e-12 if fast.nnz or reference.nnz else True
+    np.testing.assert_allclose(model.predict_proba(texts), model.pipeline.predict_proba(texts), rtol=0, atol=1e-9)

@@ -29,12 +29,12 @@ from typing import Any
 
 import numpy as np
 from sklearn.calibration import CalibratedClassifierCV
-from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import f1_score, precision_recall_fscore_support
 from sklearn.multiclass import OneVsRestClassifier
 from sklearn.pipeline import FeatureUnion, Pipeline
 
+from app.features import CompactTfidfVectorizer
 from app.labels import LABELS
 from app.model import sha256_file
 
@@ -60,9 +60,9 @@ def make_features(word: tuple[int, int], char: tuple[int, int], min_df: int,
     """Word and character TF-IDF, sublinear tf, each block L2-normalised."""
     return FeatureUnion(
         [
-            ("word", TfidfVectorizer(ngram_range=word, min_df=min_df, max_df=0.9,
+            ("word", CompactTfidfVectorizer(ngram_range=word, min_df=min_df, max_df=0.9,
                                      sublinear_tf=True, dtype=np.float64)),
-            ("char", TfidfVectorizer(analyzer="char_wb", ngram_range=char, min_df=min_df,
+            ("char", CompactTfidfVectorizer(analyzer="char_wb", ngram_range=char, min_df=min_df,
                                      max_df=0.9, sublinear_tf=True,
                                      max_features=max_char_features, dtype=np.float64)),
         ]
@@ -318,12 +318,6 @@ def train(corpus_dir: Path = CORPUS_DIR, out: Path = Path("models/framing.skops"
     log(f"grouped-CV macro-F1 {cv['macro_f1']:.3f} at thresholds {thresholds}; ECE {ece}")
 
     pipeline = build_pipeline(best).fit(texts, Y)
-    for _, vectorizer in pipeline.named_steps["features"].transformer_list:
-        # the pruned n-grams; only kept for introspection, and most of the file's size
-        if hasattr(vectorizer, "stop_words_"):
-            del vectorizer.stop_words_
-        # numpy ints would each become a file inside the skops zip; plain ints stay in its JSON
-        vectorizer.vocabulary_ = {term: int(j) for term, j in vectorizer.vocabulary_.items()}
     out.parent.mkdir(parents=True, exist_ok=True)
     sio.dump(pipeline, out, compression=zipfile.ZIP_DEFLATED, compresslevel=9)
     plots = save_plots(Y, oof, out.parent)

@@ -1,0 +1,176 @@
+"""Write ``models/MODEL_CARD.md`` from ``framing.json`` and fresh evaluations.
+
+    python -m training.model_card
+
+Evaluates the shipped model on the seed labels and, when ``../shared/eval/real_dev.jsonl`` is
+present, on that real-text set (evaluation only), with the baselines; stores the reports in
+``models/evaluation.json`` and renders the card.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from app import FramingModel
+from app.labels import LABELS
+
+from .corpus import read_labelled
+from .evaluate import evaluate
+
+ROOT = Path(__file__).resolve().parent.parent
+REAL = ROOT.parent / "shared" / "eval" / "real_dev.jsonl"
+TARGETS = {"real_dev en": 0.75, "real_dev ru": 0.70, "seeds": 0.80}
+
+
+def ci(v) -> str:
+    return f"[{v[0]:.2f}, {v[1]:.2f}]"
+
+
+def label_table(section: dict) -> list[str]:
+    lines = ["| label | precision | recall | F1 | F1 95% CI | support |", "|---|---|---|---|---|---|"]
+    for label, m in section["per_label"].items():
+        lines.append(f"| {label} | {m['precision']:.3f} | {m['recall']:.3f} | {m['f1']:.3f} | "
+                     f"{ci(m['f1_ci']) if 'f1_ci' in m else ''} | {m['support']} |")
+    return lines
+
+
+def main() -> None:
+    model = FramingModel.load()
+    meta = model.metadata
+
+    def predict(texts):
+        return (model.predict_proba(texts) >= model.thresholds).astype(int)
+
+    reports = {"seeds": evaluate(read_labelled(ROOT / "seeds" / "labels.jsonl"), predict)}
+    if REAL.exists():
+        reports["real_dev"] = evaluate(read_labelled(REAL), predict)
+    (ROOT / "models" / "evaluation.json").write_text(json.dumps(reports, indent=1) + "\n")
+
+    cv = meta["metrics"]["cross_validation"]
+    p = meta["params"]
+    out = [
+        f"# Model card: {meta['name']} {meta['version']}",
+        "",
+        f"Created {meta['created']}; artifact `models/{meta['artifact']}` ({meta['artifact_bytes'] / 1e6:.1f} MB, "
+        f"sha256 `{meta['artifact_sha256'][:16]}…`); corpus sha256 `{meta['corpus_sha256'][:16]}…` "
+        f"({meta['corpus_paragraphs']} paragraphs: {meta['corpus_by_lang']}); seed {meta['seed']}; "
+        + ", ".join(f"{k} {v}" for k, v in meta["libraries"].items()) + ".",
+        "",
+        "## What it does",
+        "Tags each paragraph of a news or analysis text, English or Russian, with the framings it uses:",
+        "`sovereignty` (technological and economic independence), `sanctions` (external economic pressure and",
+        "the response to it) and `ontological_security` (national identity, status, historical continuity),",
+        "as defined by the project's codebook. It returns a calibrated probability per label, the labels at or",
+        "above per-label thresholds, and the words that pushed each score up.",
+        "",
+        "## Intended use and users",
+        "Disinformation researchers, policy analysts, journalists and media scholars who want to find and count",
+        "these framings across many texts, outlets and months, and to read the evidence paragraph by paragraph.",
+        "It is a triage and measurement aid: aggregate counts over many paragraphs are more reliable than any",
+        "single tag, and a human should read the paragraphs behind any claim.",
+        "",
+        "Not for: judging whether a text is true, false, propaganda or disinformation; rating or blocking a",
+        "source or a person; any automated decision about people. **Framing is not falsehood**: a Western",
+        "analyst's critique of import substitution carries `sovereignty` just as a Kremlin statement does, and",
+        "**a tag is not a verdict on a source**.",
+        "",
+        "## Model",
+        f"Word TF-IDF (n-grams {tuple(p['word'])}) and character TF-IDF (`char_wb`, n-grams {tuple(p['char'])}),",
+        f"sublinear tf, min_df {p['min_df']}, max_df 0.9, at most {p['max_char_features']:,} character features",
+        f"({p['n_features']:,} features in all); one-vs-rest logistic regression (C={p['C']}, class_weight="
+        f"{p['class_weight']}) with sigmoid calibration ({p['calibration']}).",
+        "Settings were chosen by grouped 5-fold cross-validation on the corpus (paragraphs grouped by writing",
+        "batch, groups stratified by language and label), taking the most regularised candidate within one",
+        "standard error of the best macro-F1. Thresholds maximise out-of-fold F1 per label with no-label",
+        f"paragraphs weighted to {meta['metrics']['threshold_prior_none_share']:.0%} of the data (real text is",
+        "mostly none; the corpus has 49% none). Nothing was chosen by looking at real evaluation text.",
+        "",
+        "| label | threshold | ECE (out-of-fold) |", "|---|---|---|",
+        *[f"| {l} | {meta['thresholds'][l]:.3f} | {meta['metrics']['ece'][l]:.3f} |" for l in LABELS],
+        "",
+        "Plots: `models/pr_curves.png` (out-of-fold precision-recall per label) and `models/calibration.png`",
+        "(reliability of the calibrated scores).",
+        "",
+        "## Data",
+        "3,836 paragraphs (2,158 English, 1,678 Russian) written and double-annotated for this project; see",
+        "`training/corpus/README.md`. The two seed documents are kept out of training: they are the project's",
+        "real-text test. The real evaluation set (`../shared/eval/real_dev.jsonl`, 552 paragraphs from public",
+        "datasets) is used only here, to evaluate.",
+        "",
+        "## Metrics",
+        "",
+        f"### Grouped cross-validation on the corpus (in-domain): macro-F1 {cv['macro_f1']:.3f}",
+        "",
+        *label_table(cv),
+        "",
+    ]
+    for name, rep in reports.items():
+        title = {"seeds": "Seed documents (`seeds/labels.jsonl`, English, real text)",
+                 "real_dev": "Real text (`../shared/eval/real_dev.jsonl`)"}[name]
+        out += [f"### {title}", "",
+                f"`framing evaluate --data {'seeds/labels.jsonl' if name == 'seeds' else '../shared/eval/real_dev.jsonl'}`"
+                " (bootstrap 95% intervals, 1,000 resamples)", ""]
+        out += ["| | n | model macro-F1 | keyword baseline | always none |", "|---|---|---|---|---|"]
+        sections = [("all", rep, rep["baselines"]["keyword"], rep["baselines"]["always_none"])]
+        for lang in rep["by_lang"]:
+            sections.append((lang, rep["by_lang"][lang], rep["baselines"]["keyword"]["by_lang"][lang],
+                             rep["baselines"]["always_none"]["by_lang"][lang]))
+        for lang, m, k, z in sections:
+            out.append(f"| {lang} | {m['n']} | {m['macro_f1']:.3f} {ci(m['macro_f1_ci'])} | "
+                       f"{k['macro_f1']:.3f} {ci(k['macro_f1_ci'])} | {z['macro_f1']:.3f} |")
+        out.append("")
+        for lang in rep["by_lang"]:
+            out += [f"{lang}:", "", *label_table(rep["by_lang"][lang]), ""]
+    out += ["### Against the targets", "", "| set | target macro-F1 | measured | gap |", "|---|---|---|---|"]
+    measured = {"seeds": reports["seeds"]["macro_f1"]}
+    if "real_dev" in reports:
+        measured["real_dev en"] = reports["real_dev"]["by_lang"]["en"]["macro_f1"]
+        measured["real_dev ru"] = reports["real_dev"]["by_lang"]["ru"]["macro_f1"]
+    for key, target in TARGETS.items():
+        if key in measured:
+            out.append(f"| {key} | {target:.2f} | {measured[key]:.3f} | {measured[key] - target:+.3f} |")
+    comparisons = []
+    for name, rep in reports.items():
+        parts = [("all", rep, rep["baselines"]["keyword"])] if name == "seeds" else [
+            (lang, rep["by_lang"][lang], rep["baselines"]["keyword"]["by_lang"][lang]) for lang in rep["by_lang"]]
+        for lang, m, k in parts:
+            verdict = ("above" if m["macro_f1_ci"][0] > k["macro_f1"] else "below" if m["macro_f1_ci"][1] < k["macro_f1"]
+                       else "not clearly different from")
+            comparisons.append(f"{name} {lang}: model {m['macro_f1']:.2f} vs keyword {k['macro_f1']:.2f} ({verdict} the baseline)")
+    out += ["", "Against the keyword lexicon: " + "; ".join(comparisons) + ". The seed documents repeat the",
+            "literal phrases the lexicon lists (\"technological sovereignty\", \"sanctions\"), which is where it shines."]
+    out += [
+        "",
+        "The targets are missed. In-domain the model is strong (0.94), on real text it is not: the corpus is",
+        "synthetic and clean (two annotators agreed on 99.9% of paragraphs, against 96% on the real set), so",
+        "cues are more explicit than in real writing. Real paragraphs that carry a framing score lower, which",
+        "costs recall at thresholds set in-domain, and history- or identity-laden text without the framing",
+        "draws false `ontological_security` tags in English. Widening the corpus twice with more realistic,",
+        "boundary-hugging text (rounds 2 and 3) did not close the gap. What would: real, licensed text",
+        "annotated with the codebook, used for training (a separate set from the evaluation data).",
+        "",
+        "## Limits",
+        "- English and Russian only; other languages get scores, but nothing here says they mean anything.",
+        "- Paragraph-level: a framing spread over several paragraphs, irony, or quotation of a view in order to",
+        "  reject it are not modelled (the codebook counts discussion of a framing as its use).",
+        "- Bag of n-grams: it keys on words; a paragraph can be tagged for vocabulary it shares with framed",
+        "  text. Evidence words show this; read them.",
+        "- Scores are calibrated on the corpus; on real text probabilities are too confident at the extremes.",
+        "",
+        "## Ethical notes",
+        "- Framing analysis concerns how a text presents events, not whether it is accurate. Do not publish a",
+        "  tag, or a count of tags, as evidence that an outlet lies or spreads disinformation.",
+        "- The corpus includes invented quotes in the voices of real public figures, written for training only.",
+        "- Aggregates can be skewed by what an archive contains; report counts with the model's error rates",
+        "  and, for claims, with human-checked samples.",
+        "",
+        "Reproduce: `framing train` (deterministic: same corpus and seed give the same metrics), then",
+        "`python -m training.model_card`.",
+    ]
+    (ROOT / "models" / "MODEL_CARD.md").write_text("\n".join(out) + "\n")
+    print("wrote models/MODEL_CARD.md and models/evaluation.json")
+
+
+if __name__ == "__main__":
+    main()

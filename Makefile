@@ -10,7 +10,7 @@ audit:
 	$(PY) -m pip install -q pip-audit && $(PY) -m pip_audit --progress-spinner off
 
 bench:
-	$(PY) bench/throughput.py && $(PY) bench/http.py && $(PY) bench/load.py && $(PY) bench/memory.py && $(PY) bench/accuracy.py
+	$(PY) bench/throughput.py && $(PY) bench/http_bench.py && $(PY) bench/load.py && $(PY) bench/memory.py && $(PY) bench/accuracy.py
 
 smoke:
 	scripts/container-smoke.sh

@@ -133,6 +133,38 @@ class RequestGuard:
 
 
 
+class Observer:
+    """Pure ASGI middleware: count, time and log every request (method, route, status, size).
+
+    Logs never carry the text or the key."""
+
+    def __init__(self, app: ASGIApp, metrics: "Metrics"):
+        self.app, self.metrics = app, metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        started = time.perf_counter()
+        status = 500
+
+        async def send_status(message):
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_status)
+        finally:
+            name = getattr(scope.get("route"), "path", "unmatched")  # the router sets it in scope
+            elapsed = time.perf_counter() - started
+            method = scope["method"]
+            self.metrics.requests.labels(method, name, str(status)).inc()
+            self.metrics.latency.labels(method, name).observe(elapsed)
+            size = dict(scope["headers"]).get(b"content-length", b"0").decode("latin-1")
+            log.info("%s %s %s %.1fms %sB", method, name, status, elapsed * 1000, size)
+
+
 class Metrics:
     """Prometheus counters of one worker process."""
 
@@ -205,24 +237,7 @@ def create_app(settings: Settings | None = None, model: FramingModel | None = No
     # still counts and logs what the guard refuses
     app.add_middleware(RequestGuard, settings=settings)
 
-    @app.middleware("http")
-    async def observe(request: Request, call_next):
-        started = time.perf_counter()
-        status = 500
-        try:
-            response = await call_next(request)
-            status = response.status_code
-            return response
-        finally:
-            route = request.scope.get("route")
-            name = getattr(route, "path", "unmatched")
-            elapsed = time.perf_counter() - started
-            metrics.requests.labels(request.method, name, str(status)).inc()
-            metrics.latency.labels(request.method, name).observe(elapsed)
-            # method, route template, status, duration, size: never the text, never the key
-            log.info("%s %s %s %.1fms %sB", request.method, name, status, elapsed * 1000,
-                     request.headers.get("content-length", "0"))
-
+    app.add_middleware(Observer, metrics=metrics)
 
     @app.exception_handler(RequestValidationError)
     async def invalid_body(request: Request, exc: RequestValidationError):
@@ -279,14 +294,14 @@ def create_app(settings: Settings | None = None, model: FramingModel | None = No
 
     @app.post("/v1/classify", response_model=ClassifyResponse, tags=["classify"],
               summary="Classify one text paragraph by paragraph", responses=POST_ERRORS)
-    def classify(body: ClassifyRequest, request: Request):
+    async def classify(body: ClassifyRequest, request: Request):
         model_ = ready_model(request)
         doc = classify_document(model_, body.text, body.paragraphs, body.explain, body.thresholds, body.lang)
         return {**header(model_, body.thresholds), **doc}
 
     @app.post("/v1/classify/batch", response_model=BatchResponse, tags=["classify"],
               summary="Classify several documents", responses=POST_ERRORS)
-    def classify_batch(body: BatchRequest, request: Request):
+    async def classify_batch(body: BatchRequest, request: Request):
         model_ = ready_model(request)
         if len(body.documents) > settings.max_batch_documents:
             raise ProblemError(413, "Content Too Large",

@@ -70,6 +70,14 @@ def _safe_columns(extra: dict[str, Any]) -> dict[str, Any]:
             for k, v in extra.items()}
 
 
+def score_and_write_chunk(model_path: str, records: list[Record], options: ScoreOptions, partial: Path,
+                          index: int) -> dict:
+    """Score chunk ``index`` and write its part files (in the worker: the parent only collects stats)."""
+    rows, docs, errors, stats = score_chunk(model_path, records, options)
+    batch_io.write_part(partial, index, rows, docs, errors, stats)
+    return stats
+
+
 def score_chunk(model_path: str, records: list[Record], options: ScoreOptions):
     """Score one chunk: (paragraph rows, document rows or None, error rows, stats)."""
     model = _model(model_path)
@@ -200,26 +208,24 @@ def run_score(options: ScoreOptions, output: Path, *, model_path: Path | None = 
         work = pending()
         if jobs <= 1:
             for index, chunk in work:
-                yield index, len(chunk), score_chunk(str(model_path), chunk, options)
+                yield len(chunk), score_and_write_chunk(str(model_path), chunk, options, partial, index)
         else:
             from joblib import Parallel, delayed
 
-            # ordered results, at most 2*jobs chunks in flight: memory stays flat
-            indexed: list[tuple[int, int]] = []
+            # at most 2*jobs chunks in flight (memory stays flat); each worker writes its own part
+            sizes: list[int] = []
 
             def calls():
                 for index, chunk in work:
-                    indexed.append((index, len(chunk)))
-                    yield delayed(score_chunk)(str(model_path), chunk, options)
+                    sizes.append(len(chunk))
+                    yield delayed(score_and_write_chunk)(str(model_path), chunk, options, partial, index)
 
             parallel = Parallel(n_jobs=jobs, return_as="generator", pre_dispatch="2*n_jobs")
-            for k, result in enumerate(parallel(calls())):
-                index, size = indexed[k]
-                yield index, size, result
+            for k, stats in enumerate(parallel(calls())):
+                yield sizes[k], stats
 
     try:
-        for index, size, (rows, docs, errors, stats) in results():
-            batch_io.write_part(partial, index, rows, docs, errors, stats)
+        for size, stats in results():
             paragraphs_seen += stats["paragraphs"]
             bar.update(size)
             elapsed = max(time.perf_counter() - started, 1e-9)

@@ -84,7 +84,7 @@ def wrk(url: str, bodies: list[tuple[str, str]], concurrency: int, seconds: int)
         "request = function()\n  i = i + 1\n  local r = reqs[(i % #reqs) + 1]\n"
         "  return wrk.format('POST', r.path, {['Content-Type']='application/json'}, r.body)\nend\n")
     threads = min(2, concurrency)
-    out = subprocess.run(["wrk", f"-t{threads}", f"-c{concurrency}", f"-d{seconds}s", "--latency", "-s", str(script), url],
+    out = subprocess.run(["wrk", f"-t{threads}", f"-c{concurrency}", f"-d{seconds}s", "--latency", "--timeout", "30s", "-s", str(script), url],
                          capture_output=True, text=True, check=True).stdout
     script.unlink()
 

@@ -1,6 +1,6 @@
 """HTTP latency and throughput: the project server against a naive FastAPI peer, one run.
 
-    python bench/http.py [--seconds 10]
+    python bench/http_bench.py [--seconds 10]
 
 Both run under uvicorn with one worker on loopback; wrk drives them at concurrency 1, 8 and 32
 with a one-paragraph request and a 4,000-word article (explain off, as the peer has none).

@@ -212,7 +212,7 @@ def create_app(settings: Settings | None = None, model: FramingModel | None = No
     async def lifespan(app: FastAPI):
         if app.state.model is None:
             try:
-                app.state.model = FramingModel.load(settings.model_path)
+                app.state.model = FramingModel.load_shared(settings.model_path)
             except ModelLoadError as exc:
                 # stay up so /healthz answers, but /readyz and scoring fail: never made-up scores
                 app.state.model_error = str(exc)

@@ -39,7 +39,7 @@ def serve(
         os.environ["FRAMING_MODEL_PATH"] = str(model)
     settings = Settings()
     try:  # refuse to start on a bad model, with one line, before any worker spawns
-        FramingModel.load(settings.model_path)
+        FramingModel.load_shared(settings.model_path)
     except ModelLoadError as exc:
         fail(str(exc))
     # uvicorn shuts down gracefully on SIGTERM/SIGINT, restores the previous handlers and re-raises

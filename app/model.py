@@ -111,6 +111,9 @@ def load_pipeline(path: Path) -> Any:
         raise ModelLoadError(f"model file {path} is not a readable skops file ({exc})") from exc
 
 
+_SHARED: dict[str, "FramingModel"] = {}
+
+
 class FramingModel:
     """A loaded framing model with per-label thresholds.
 
@@ -174,6 +177,15 @@ class FramingModel:
                     f"expected {str(expected)[:12]}...): truncated or replaced"
                 )
         return cls(load_pipeline(path), metadata)
+
+    @classmethod
+    def load_shared(cls, path: str | Path | None = None) -> FramingModel:
+        """:meth:`load`, once per process and path: ``framing serve`` checks the model before
+        uvicorn starts and the app's lifespan then reuses it instead of loading it again."""
+        key = str(Path(path) if path is not None else DEFAULT_MODEL_PATH)
+        if key not in _SHARED:
+            _SHARED[key] = cls.load(key)
+        return _SHARED[key]
 
     # -- scoring -------------------------------------------------------------------------
     def transform(self, texts: Sequence[str]) -> sp.csr_matrix:

@@ -10,6 +10,7 @@ from importlib import resources
 from typing import Any
 
 from fastapi import FastAPI, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import HTMLResponse, JSONResponse, Response
@@ -45,7 +46,8 @@ def _problems(*statuses: int) -> dict:
 POST_ERRORS = _problems(401, 413, 415, 422, 503)
 GET_ERRORS = _problems(401, 503)
 PUBLIC_PATHS = {"/", "/healthz", "/readyz"}
-BODY_PATHS = {"/v1/classify", "/v1/classify/batch"}  # the routes whose JSON body the guard checks
+BODY_PATHS = {"/v1/classify", "/v1/classify/batch"}
+INLINE_CHARS = 4_000  # requests up to this much text are scored on the event loop  # the routes whose JSON body the guard checks
 _CYRILLIC = range(0x0400, 0x0530)
 
 
@@ -286,6 +288,14 @@ def create_app(settings: Settings | None = None, model: FramingModel | None = No
         metrics.paragraphs.inc(len(result.paragraphs))
         return document_json(result, lang)
 
+    async def off_loop_if_large(size: int, fn, *args):
+        """Score small requests on the event loop (no thread hop: lowest latency) and large ones
+        in the thread pool, so one long request never stops the server from reading others
+        (graceful shutdown waits only for requests it has read)."""
+        if size <= INLINE_CHARS:
+            return fn(*args)
+        return await run_in_threadpool(fn, *args)
+
     def header(model_: FramingModel, thresholds) -> dict[str, Any]:
         resolved = model_.resolve_thresholds(thresholds)
         return {"model": {"name": model_.metadata.get("name", "framing"),
@@ -296,7 +306,9 @@ def create_app(settings: Settings | None = None, model: FramingModel | None = No
               summary="Classify one text paragraph by paragraph", responses=POST_ERRORS)
     async def classify(body: ClassifyRequest, request: Request):
         model_ = ready_model(request)
-        doc = classify_document(model_, body.text, body.paragraphs, body.explain, body.thresholds, body.lang)
+        size = len(body.text or "") + sum(map(len, body.paragraphs or ()))
+        doc = await off_loop_if_large(size, classify_document, model_, body.text, body.paragraphs, body.explain,
+                                      body.thresholds, body.lang)
         return {**header(model_, body.thresholds), **doc}
 
     @app.post("/v1/classify/batch", response_model=BatchResponse, tags=["classify"],
@@ -306,8 +318,11 @@ def create_app(settings: Settings | None = None, model: FramingModel | None = No
         if len(body.documents) > settings.max_batch_documents:
             raise ProblemError(413, "Content Too Large",
                                f"{len(body.documents)} documents exceed the limit of {settings.max_batch_documents}")
-        results = [{"id": d.id, **classify_document(model_, d.text, None, body.explain, body.thresholds, None)}
-                   for d in body.documents]
+        def score_all():
+            return [{"id": d.id, **classify_document(model_, d.text, None, body.explain, body.thresholds, None)}
+                    for d in body.documents]
+
+        results = await off_loop_if_large(sum(len(d.text) for d in body.documents), score_all)
         return {**header(model_, body.thresholds), "results": results}
 
     @app.get("/v1/labels", response_model=LabelsResponse, tags=["model"], summary="The label set", responses=GET_ERRORS)

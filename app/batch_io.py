@@ -16,6 +16,7 @@ import csv
 import io
 import json
 import os
+import re
 import sys
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -32,6 +33,7 @@ TABLE_SUFFIXES = {".csv", ".parquet"}
 INPUT_SUFFIXES = TEXT_SUFFIXES | JSONL_SUFFIXES | TABLE_SUFFIXES
 OUTPUT_SUFFIXES = {".jsonl", ".ndjson", ".csv", ".parquet"}
 STDIN = "-"
+_SURROGATE = re.compile("[\udc80-\udcff]")  # bytes that were not UTF-8 (surrogateescape)
 
 
 class BatchInputError(ValueError):
@@ -92,7 +94,7 @@ def _from_mapping(source: str, position: int, row: dict, text_field: str, id_fie
         rec.error = f"text field {text_field!r} is null"
     elif not isinstance(text, str):
         rec.error = f"text field {text_field!r} is not a string ({type(text).__name__})"
-    elif any("\udc80" <= ch <= "\udcff" for ch in text):
+    elif _SURROGATE.search(text):
         rec.error = "undecodable bytes (not UTF-8)"
     elif not text.strip():
         rec.error = "empty text"

@@ -70,7 +70,7 @@ def score_with_dask(inputs: list[str], output: Path, scheduler: str = "local", t
     cluster = LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True,
                            dashboard_address=None) if scheduler == "local" else None
     try:
-        with Client(cluster if cluster else scheduler) as client:
+        with Client(cluster if cluster else scheduler):
             counts = ddf.map_partitions(
                 _score_partition, model_path, text_field, id_column, str(output.resolve()),
                 meta={"paragraphs": "int64", "documents": "int64", "skipped": "int64"},

@@ -59,7 +59,8 @@ def keyword_predict(texts: Sequence[str], keywords: dict[str, tuple[str, ...]] =
     return np.array([[1 if patterns[l].search(t) else 0 for l in LABELS] for t in texts], dtype=int)
 
 
-def _scores(Y: np.ndarray, P: np.ndarray) -> dict[str, Any]:
+def label_scores(Y: np.ndarray, P: np.ndarray) -> dict[str, Any]:
+    """Macro/micro F1 and per-label precision, recall, F1, support of indicator matrices."""
     p, r, f, s = precision_recall_fscore_support(Y, P, zero_division=0, labels=range(Y.shape[1]))
     return {
         "macro_f1": float(f1_score(Y, P, average="macro", zero_division=0)),
@@ -75,14 +76,14 @@ def _interval(values: list[float]) -> list[float]:
 
 def score_with_intervals(Y: np.ndarray, P: np.ndarray, samples: int = BOOTSTRAP_SAMPLES) -> dict[str, Any]:
     """Point metrics plus percentile-bootstrap 95% intervals (paragraphs resampled)."""
-    result = _scores(Y, P)
+    result = label_scores(Y, P)
     rng = np.random.default_rng(BOOTSTRAP_SEED)
     n = len(Y)
     boots: dict[str, list[float]] = {"macro_f1": [], "micro_f1": []}
     per: dict[str, dict[str, list[float]]] = {l: {"precision": [], "recall": [], "f1": []} for l in LABELS}
     for _ in range(samples if n else 0):
         idx = rng.integers(0, n, n)
-        s = _scores(Y[idx], P[idx])
+        s = label_scores(Y[idx], P[idx])
         boots["macro_f1"].append(s["macro_f1"])
         boots["micro_f1"].append(s["micro_f1"])
         for l in LABELS:

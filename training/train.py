@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import f1_score, precision_recall_fscore_support
+from sklearn.metrics import f1_score
 from sklearn.multiclass import OneVsRestClassifier
 from sklearn.pipeline import FeatureUnion, Pipeline
 
@@ -39,6 +39,7 @@ from app.labels import LABELS
 from app.model import sha256_file
 
 from .corpus import CORPUS_DIR, corpus_sha256, label_matrix, load_corpus
+from .evaluate import label_scores
 
 SEED = 20261122
 N_FOLDS = 5
@@ -240,16 +241,6 @@ def build_pipeline(cand: Candidate) -> Pipeline:
     ])
 
 
-def label_metrics(Y: np.ndarray, pred: np.ndarray, labels=LABELS) -> dict[str, Any]:
-    p, r, f, s = precision_recall_fscore_support(Y, pred, zero_division=0)
-    return {
-        "macro_f1": float(f1_score(Y, pred, average="macro", zero_division=0)),
-        "micro_f1": float(f1_score(Y, pred, average="micro", zero_division=0)),
-        "per_label": {l: {"precision": float(p[j]), "recall": float(r[j]), "f1": float(f[j]),
-                          "support": int(s[j])} for j, l in enumerate(labels)},
-    }
-
-
 def save_plots(Y: np.ndarray, oof: np.ndarray, out_dir: Path) -> list[str]:
     import matplotlib
 
@@ -308,12 +299,12 @@ def train(corpus_dir: Path = CORPUS_DIR, out: Path = Path("models/framing.skops"
     thresholds = {l: round(best_threshold(Y[:, j], oof[:, j], weights)[0], 4)
                   for j, l in enumerate(LABELS)}
     pred = (oof >= np.array([thresholds[l] for l in LABELS])).astype(int)
-    cv = label_metrics(Y, pred)
+    cv = label_scores(Y, pred)
     langs = sorted({r.get("lang", "en") for r in rows})
     cv["by_lang"] = {}
     for lang in langs:
         m = np.array([r.get("lang", "en") == lang for r in rows])
-        cv["by_lang"][lang] = {"n": int(m.sum()), **label_metrics(Y[m], pred[m])}
+        cv["by_lang"][lang] = {"n": int(m.sum()), **label_scores(Y[m], pred[m])}
     ece = {l: round(expected_calibration_error(Y[:, j], oof[:, j]), 4) for j, l in enumerate(LABELS)}
     log(f"grouped-CV macro-F1 {cv['macro_f1']:.3f} at thresholds {thresholds}; ECE {ece}")
 

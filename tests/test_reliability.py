@@ -98,27 +98,31 @@ def test_get_routes_refuse_post(server):
 
 def test_sigterm_lets_in_flight_requests_finish_and_exits_zero():
     srv = Server().wait_ready()
-    article = {"text": "\n\n".join(["Sanctions forced the plant to find its own suppliers of chips."] * 400)}
-    results = []
+    # heavy enough (1,500 paragraphs with evidence, each) that all four are still running at SIGTERM
+    article = {"text": "\n\n".join(f"Sanctions forced plant {i} to find its own suppliers of chips." for i in range(1500))}
+    results, finished = [], []
 
     def slow_request():
         try:
-            results.append(httpx.post(srv.url + "/v1/classify", json=article, timeout=60).status_code)
+            results.append(httpx.post(srv.url + "/v1/classify", json=article, timeout=120).status_code)
         except httpx.HTTPError as exc:
             results.append(repr(exc))
+        finished.append(time.monotonic())
 
     threads = [threading.Thread(target=slow_request) for _ in range(4)]
     for t in threads:
         t.start()
-    time.sleep(0.3)  # the requests are in flight
+    time.sleep(1.0)  # all four sent and read by the server
+    signalled = time.monotonic()
     srv.proc.send_signal(signal.SIGTERM)
     time.sleep(0.3)
     with pytest.raises(httpx.HTTPError):  # new connections are refused once shutdown began
         httpx.get(srv.url + "/healthz", timeout=2)
     for t in threads:
-        t.join(60)
+        t.join(120)
     assert results == [200] * 4
-    assert srv.proc.wait(30) == 0
+    assert all(f > signalled for f in finished)  # they were in flight when the signal came
+    assert srv.proc.wait(60) == 0
 
 
 @pytest.mark.parametrize("damage", ["missing", "truncated", "tampered", "untrusted"])

@@ -277,15 +277,13 @@ def create_app(settings: Settings | None = None, model: FramingModel | None = No
 
     def classify_document(model_: FramingModel, text: str | None, paragraphs, explain: bool,
                           thresholds, lang) -> dict[str, Any]:
-        result = model_.analyze(text=text, paragraphs=paragraphs, thresholds=thresholds,
-                                explain=False, max_chars=settings.max_paragraph_chars)
-        if len(result.paragraphs) > settings.max_paragraphs:
+        parts = model_.split(text, paragraphs, settings.max_paragraph_chars)
+        if len(parts) > settings.max_paragraphs:  # refuse before any scoring
             raise ProblemError(413, "Content Too Large",
-                               f"{len(result.paragraphs)} paragraphs exceed the limit of {settings.max_paragraphs}")
-        if explain:
-            result = model_.analyze(text=text, paragraphs=paragraphs, thresholds=thresholds,
-                                    explain=True, max_chars=settings.max_paragraph_chars)
-        metrics.paragraphs.inc(len(result.paragraphs))
+                               f"{len(parts)} paragraphs exceed the limit of {settings.max_paragraphs}")
+        scored = model_.score_paragraphs(parts, thresholds, explain=explain, top_k=settings.explain_top_k)
+        result = DocumentResult(scored, model_.summarize(scored))
+        metrics.paragraphs.inc(len(scored))
         return document_json(result, lang)
 
     async def off_loop_if_large(size: int, fn, *args):

@@ -360,17 +360,23 @@ class FramingModel:
         max_chars: int = DEFAULT_MAX_CHARS,
     ) -> DocumentResult:
         """Segment ``text`` (or take ``paragraphs`` as given), score, explain and summarise."""
+        parts = self.split(text, paragraphs, max_chars)
+        results = self.score_paragraphs(parts, thresholds, explain=explain)
+        return DocumentResult(results, self.summarize(results))
+
+    @staticmethod
+    def split(text: str | None = None, paragraphs: Sequence[str] | None = None,
+              max_chars: int = DEFAULT_MAX_CHARS) -> list[Paragraph]:
+        """Segment ``text``, or take ``paragraphs`` as given (offsets as if joined by blank lines)."""
         if (text is None) == (paragraphs is None):
             raise ValueError("give exactly one of text or paragraphs")
         if text is not None:
-            parts = segment(text, max_chars=max_chars)
-        else:
-            parts, offset = [], 0
-            for i, p in enumerate(paragraphs):
-                parts.append(Paragraph(i, offset, offset + len(p), p))
-                offset += len(p) + 2  # as if joined by blank lines
-        results = self.score_paragraphs(parts, thresholds, explain=explain)
-        return DocumentResult(results, self.summarize(results))
+            return segment(text, max_chars=max_chars)
+        parts, offset = [], 0
+        for i, p in enumerate(paragraphs):
+            parts.append(Paragraph(i, offset, offset + len(p), p))
+            offset += len(p) + 2
+        return parts
 
     def summarize(self, results: Iterable[ParagraphResult]) -> dict[str, Any]:
         """Share of paragraphs per framing and the strongest paragraph per framing."""

@@ -88,10 +88,7 @@ def evaluate(
     if not rows:
         fail(f"{data} holds no records")
 
-    def predict(texts):
-        return (fm.predict_proba(texts) >= fm.thresholds).astype(int)
-
-    report = run(rows, predict, samples=bootstrap)
+    report = run(rows, fm.predict_indicators, samples=bootstrap)
     report["model"] = {"name": fm.metadata.get("name"), "version": fm.metadata.get("version")}
     report["data"] = str(data)
     if as_json:

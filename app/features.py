@@ -78,6 +78,10 @@ class FastFeatures:
         return np.array([j + offset for j in map(vocab.get, self.char_analyzer(word)) if j is not None],
                         dtype=np.int64)
 
+    def cached_char_ids(self, word: str) -> np.ndarray:
+        """:meth:`char_ids` through the per-word cache."""
+        return self._cache[word]
+
     def transform(self, texts: Sequence[str]) -> sp.csr_matrix:
         """Features, shape ``(len(texts), n_word + n_char)``, float64 CSR."""
         vocab_get, lo, hi = self.word_vocab.get, self.word_range[0], self.word_range[1]

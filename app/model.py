@@ -132,10 +132,8 @@ class FramingModel:
         self.labels: tuple[str, ...] = tuple(self.metadata.get("labels", LABELS))
         thresholds = self.metadata.get("thresholds", {})
         self.thresholds = np.array([float(thresholds.get(l, 0.5)) for l in self.labels])
-        self._features = pipeline.named_steps["features"]
-        self._vectorizers = [est for _, est in self._features.transformer_list]
+        self._vectorizers = [est for _, est in pipeline.named_steps["features"].transformer_list]
         self._fast = FastFeatures(*self._vectorizers)
-        self._offsets = np.cumsum([0] + [len(v.vocabulary_) for v in self._vectorizers])
         coef, intercept, cal_a, cal_b = [], [], [], []
         for est in pipeline.named_steps["clf"].estimators_:
             (calibrated,) = est.calibrated_classifiers_
@@ -213,12 +211,15 @@ class FramingModel:
             thresholds[self.labels.index(name)] = float(value)
         return thresholds
 
+    def predict_indicators(self, texts: Sequence[str], thresholds: Mapping[str, float] | None = None) -> np.ndarray:
+        """0/1 per text and label, shape ``(len(texts), n_labels)``: score >= the label's threshold."""
+        return (self.predict_proba(texts) >= self.resolve_thresholds(thresholds)).astype(int)
+
     def predict(
         self, texts: Sequence[str], thresholds: Mapping[str, float] | None = None
     ) -> list[list[str]]:
         """Labels per text (a list of label names, empty for none)."""
-        proba = self.predict_proba(texts)
-        hits = proba >= self.resolve_thresholds(thresholds)
+        hits = self.predict_indicators(texts, thresholds)
         return [[l for l, hit in zip(self.labels, row) if hit] for row in hits]
 
     # -- tables --------------------------------------------------------------------------
@@ -278,7 +279,7 @@ class FramingModel:
         word unigram to its occurrences, a bigram half to each of its two words, a character
         n-gram to the words containing it. Words are then ranked by their summed contribution.
         """
-        word_vec, char_vec = self._vectorizers
+        word_vec = self._vectorizers[0]
         tokens = [(m.group().lower(), m.start(), m.end()) for m in _WORD.finditer(text)]
         if not tokens:
             return {label: [] for label in self.labels}
@@ -287,19 +288,17 @@ class FramingModel:
         contrib = np.zeros((len(tokens), len(self.labels)))
         # feature index -> list of token positions it came from (with multiplicity)
         owners: dict[int, list[tuple[int, ...]]] = {}
-        word_vocab, char_vocab = word_vec.vocabulary_, char_vec.vocabulary_
+        word_vocab = word_vec.vocabulary_
         lower = [t for t, _, _ in tokens]
         for n in range(word_vec.ngram_range[0], word_vec.ngram_range[1] + 1):
             for i in range(len(lower) - n + 1):
                 j = word_vocab.get(" ".join(lower[i : i + n]))
                 if j is not None:
                     owners.setdefault(j, []).append(tuple(range(i, i + n)))
-        char_analyzer = char_vec.build_analyzer()
+        char_ids = self._fast.cached_char_ids  # the same per-word n-gram ids the scoring used
         for i, token in enumerate(lower):
-            for gram in char_analyzer(token):
-                j = char_vocab.get(gram)
-                if j is not None:
-                    owners.setdefault(int(self._offsets[1] + j), []).append((i,))
+            for j in char_ids(token).tolist():
+                owners.setdefault(j, []).append((i,))
         for j, places in owners.items():
             x = values.get(j)
             if not x:

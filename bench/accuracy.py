@@ -57,7 +57,7 @@ def main() -> None:
               f"{rate:10.0f} paragraphs/s")
 
     model = FramingModel.load()
-    record("project TF-IDF model", lambda t: (model.predict_proba(t) >= model.thresholds).astype(int))
+    record("project TF-IDF model", model.predict_indicators)
     record("keyword lexicon", keyword_predict)
 
     encoder = minilm()

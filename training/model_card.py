@@ -39,12 +39,9 @@ def main() -> None:
     model = FramingModel.load()
     meta = model.metadata
 
-    def predict(texts):
-        return (model.predict_proba(texts) >= model.thresholds).astype(int)
-
-    reports = {"seeds": evaluate(read_labelled(ROOT / "seeds" / "labels.jsonl"), predict)}
+    reports = {"seeds": evaluate(read_labelled(ROOT / "seeds" / "labels.jsonl"), model.predict_indicators)}
     if REAL.exists():
-        reports["real_dev"] = evaluate(read_labelled(REAL), predict)
+        reports["real_dev"] = evaluate(read_labelled(REAL), model.predict_indicators)
     (ROOT / "models" / "evaluation.json").write_text(json.dumps(reports, indent=1) + "\n")
 
     cv = meta["metrics"]["cross_validation"]

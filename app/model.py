@@ -1,16 +1,18 @@
-"""The framing model: load the skops artifact once, score paragraphs, explain, summarise.
+"""The framing model: load it once, score paragraphs, explain, summarise.
 
-The artifact is a scikit-learn ``Pipeline``::
+The model is saved twice by ``framing train``, side by side:
 
-    features: FeatureUnion(word TF-IDF, char_wb TF-IDF)
-    clf:      OneVsRestClassifier(CalibratedClassifierCV(LogisticRegression, method="sigmoid",
-                                                         ensemble=False))
+- ``framing.skops``: the fitted scikit-learn ``Pipeline`` (``features``: FeatureUnion of word and
+  char_wb TF-IDF; ``clf``: one-vs-rest calibrated logistic regression), for inspection,
+  evaluation and retraining. Loaded with skops, refusing untrusted types.
+- ``framing.npz``: the same numbers as plain arrays (:mod:`app.scorer`), which is what
+  ``FramingModel`` scores with: it needs neither scikit-learn nor skops, so a server worker or a
+  batch job stays small and loads fast. Its scores equal ``pipeline.predict_proba`` to 1e-9
+  (tested).
 
-``FramingModel`` does not call the pipeline: features come from :class:`FastFeatures` (per-word
-cached n-gram ids instead of rebuilding n-gram strings), and the three logistic-regression weight
-vectors are stacked into one ``(n_features, n_labels)`` matrix with the sigmoid calibrators as two
-vectors, so scoring is one sparse product plus an elementwise sigmoid. The result equals
-``pipeline.predict_proba`` to 1e-9 (tested).
+``framing.json`` holds the sha256 of both files; loading refuses a file that does not match.
+A model folder without the ``.npz`` (an older or hand-made model) still loads: the scorer is
+then built from the skops pipeline.
 """
 
 from __future__ import annotations
@@ -25,10 +27,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import scipy.sparse as sp
-from scipy.special import expit
 
-from .features import FastFeatures
 from .labels import LABELS
+from .scorer import LinearTfidfScorer
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -126,38 +127,38 @@ class FramingModel:
         The ``framing.json`` content; ``thresholds`` maps label -> decision threshold.
     """
 
-    def __init__(self, pipeline: Any, metadata: Mapping[str, Any]):
-        self.pipeline = pipeline
+    def __init__(self, scorer: LinearTfidfScorer, metadata: Mapping[str, Any], path: Path | None = None,
+                 pipeline: Any = None):
+        self.scorer = scorer
         self.metadata = dict(metadata)
         self.labels: tuple[str, ...] = tuple(self.metadata.get("labels", LABELS))
+        if self.labels != scorer.labels:
+            raise ModelLoadError(f"the metadata's labels {list(self.labels)} differ from the model's {list(scorer.labels)}")
         thresholds = self.metadata.get("thresholds", {})
         self.thresholds = np.array([float(thresholds.get(l, 0.5)) for l in self.labels])
-        self._vectorizers = [est for _, est in pipeline.named_steps["features"].transformer_list]
-        self._fast = FastFeatures(*self._vectorizers)
-        coef, intercept, cal_a, cal_b = [], [], [], []
-        for est in pipeline.named_steps["clf"].estimators_:
-            (calibrated,) = est.calibrated_classifiers_
-            (calibrator,) = calibrated.calibrators
-            base = calibrated.estimator
-            coef.append(base.coef_.ravel())
-            intercept.append(base.intercept_[0])
-            cal_a.append(calibrator.a_)
-            cal_b.append(calibrator.b_)
-        self.coef = np.ascontiguousarray(np.stack(coef, axis=1))  # (n_features, n_labels)
-        self.intercept = np.array(intercept)
-        self.cal_a = np.array(cal_a)
-        self.cal_b = np.array(cal_b)
+        self.path = path
+        self._pipeline = pipeline
+
+    @property
+    def pipeline(self) -> Any:
+        """The fitted scikit-learn pipeline from ``framing.skops`` (loaded on first use)."""
+        if self._pipeline is None:
+            if self.path is None:
+                raise ModelLoadError("this model was not loaded from a file and has no pipeline")
+            self._pipeline = load_pipeline(self.path)
+        return self._pipeline
 
     # -- loading -------------------------------------------------------------------------
     @classmethod
     def load(cls, path: str | Path | None = None, verify: bool = True) -> FramingModel:
-        """Load ``framing.skops`` and its ``framing.json`` metadata (same folder, same stem).
+        """Load a model from ``framing.skops``'s folder: ``framing.json`` (same stem) and the
+        scorer ``framing.npz``, or the skops pipeline when there is no ``.npz``.
 
-        With ``verify`` (default) the artifact's sha256 must match the metadata, so a truncated
-        or swapped file is refused instead of serving made-up scores.
+        With ``verify`` (default) each file's sha256 must match the metadata, so a truncated or
+        swapped file is refused instead of serving made-up scores.
         """
         path = Path(path) if path is not None else DEFAULT_MODEL_PATH
-        meta_path = path.with_suffix(".json")
+        meta_path, scorer_path = path.with_suffix(".json"), path.with_suffix(".npz")
         if not path.is_file():
             raise ModelLoadError(f"model file {path} does not exist")
         if not meta_path.is_file():
@@ -166,15 +167,24 @@ class FramingModel:
             metadata = json.loads(meta_path.read_text("utf-8"))
         except (OSError, ValueError) as exc:
             raise ModelLoadError(f"model metadata {meta_path} is not valid JSON ({exc})") from exc
+        use_scorer = scorer_path.is_file() and "scorer_sha256" in metadata
         if verify:
-            expected = metadata.get("artifact_sha256")
-            actual = sha256_file(path)
-            if expected != actual:
-                raise ModelLoadError(
-                    f"model file {path} does not match its metadata (sha256 {actual[:12]}..., "
-                    f"expected {str(expected)[:12]}...): truncated or replaced"
-                )
-        return cls(load_pipeline(path), metadata)
+            checks = [(path, "artifact_sha256")] + ([(scorer_path, "scorer_sha256")] if use_scorer else [])
+            for file, key in checks:
+                expected, actual = metadata.get(key), sha256_file(file)
+                if expected != actual:
+                    raise ModelLoadError(
+                        f"model file {file} does not match its metadata (sha256 {actual[:12]}..., "
+                        f"expected {str(expected)[:12]}...): truncated or replaced"
+                    )
+        labels = tuple(metadata.get("labels", LABELS))
+        if use_scorer:
+            try:
+                return cls(LinearTfidfScorer.load(scorer_path), metadata, path)
+            except ValueError as exc:
+                raise ModelLoadError(f"model file {scorer_path} is not a readable scorer ({exc})") from exc
+        pipeline = load_pipeline(path)
+        return cls(LinearTfidfScorer.from_pipeline(pipeline, labels), metadata, path, pipeline)
 
     @classmethod
     def load_shared(cls, path: str | Path | None = None) -> FramingModel:
@@ -187,20 +197,16 @@ class FramingModel:
 
     # -- scoring -------------------------------------------------------------------------
     def transform(self, texts: Sequence[str]) -> sp.csr_matrix:
-        """TF-IDF features, shape ``(len(texts), n_features)``: the pipeline's features, computed
-        by :class:`~app.features.FastFeatures` (equal to ``pipeline["features"].transform``)."""
-        return self._fast.transform(texts)
+        """TF-IDF features, shape ``(len(texts), n_features)``, equal to the pipeline's."""
+        return self.scorer.transform(list(texts))
 
     def score_matrix(self, X: sp.spmatrix) -> np.ndarray:
-        """Calibrated probabilities from features: one sparse product for all labels."""
-        decision = X @ self.coef + self.intercept
-        return expit(-(self.cal_a * decision + self.cal_b))
+        """Calibrated probabilities from :meth:`transform`'s features, ``(n, n_labels)``."""
+        return self.scorer.score_matrix(X)
 
     def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
         """Calibrated probability per label, shape ``(len(texts), n_labels)``."""
-        if len(texts) == 0:
-            return np.zeros((0, len(self.labels)))
-        return self.score_matrix(self.transform(list(texts)))
+        return self.scorer.predict_proba(list(texts))
 
     def resolve_thresholds(self, overrides: Mapping[str, float] | None = None) -> np.ndarray:
         """The model's thresholds with per-label ``overrides`` applied."""
@@ -279,7 +285,7 @@ class FramingModel:
         word unigram to its occurrences, a bigram half to each of its two words, a character
         n-gram to the words containing it. Words are then ranked by their summed contribution.
         """
-        word_vec = self._vectorizers[0]
+        scorer = self.scorer
         tokens = [(m.group().lower(), m.start(), m.end()) for m in _WORD.finditer(text)]
         if not tokens:
             return {label: [] for label in self.labels}
@@ -288,22 +294,21 @@ class FramingModel:
         contrib = np.zeros((len(tokens), len(self.labels)))
         # feature index -> list of token positions it came from (with multiplicity)
         owners: dict[int, list[tuple[int, ...]]] = {}
-        word_vocab = word_vec.vocabulary_
+        word_vocab = scorer.word_vocab
         lower = [t for t, _, _ in tokens]
-        for n in range(word_vec.ngram_range[0], word_vec.ngram_range[1] + 1):
+        for n in range(scorer.word_ngram_range[0], scorer.word_ngram_range[1] + 1):
             for i in range(len(lower) - n + 1):
                 j = word_vocab.get(" ".join(lower[i : i + n]))
                 if j is not None:
                     owners.setdefault(j, []).append(tuple(range(i, i + n)))
-        char_ids = self._fast.cached_char_ids  # the same per-word n-gram ids the scoring used
         for i, token in enumerate(lower):
-            for j in char_ids(token).tolist():
+            for j in scorer.char_ids(token):
                 owners.setdefault(j, []).append((i,))
         for j, places in owners.items():
             x = values.get(j)
             if not x:
                 continue
-            share = x * self.coef[j] / len(places)
+            share = x * scorer.coef[j] / len(places)
             for place in places:
                 for i in place:
                     contrib[i] += share / len(place)

@@ -42,7 +42,7 @@ def main() -> None:
     rates["floor (regex tokenisation)"] = args.n / timed(lambda: [token.findall(p.lower()) for p in paras])
     rates["naive (pipeline.predict_proba, batches of 1000)"] = args.n / timed(
         lambda: [model.pipeline.predict_proba(paras[i:i + 1000]) for i in range(0, args.n, 1000)])
-    model._fast._cache.clear()
+    model.scorer._reset_cache()
     rates["project (FramingModel.predict_proba, cold cache)"] = args.n / timed(
         lambda: [model.predict_proba(paras[i:i + 1000]) for i in range(0, args.n, 1000)])
     rates["project (FramingModel.predict_proba, warm cache)"] = args.n / timed(

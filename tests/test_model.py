@@ -1,12 +1,19 @@
 import json
 import shutil
+import subprocess
+import sys
 import zipfile
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from app import LABELS, FramingModel, ModelLoadError
 from app.model import DEFAULT_MODEL_PATH, load_pipeline
+from app.scorer import LinearTfidfScorer
+
+ROOT = Path(__file__).resolve().parent.parent
+SEEDS = ROOT / "seeds" / "labels.jsonl"
 
 TEXTS = [
     "The ministry will fund Russian-made replacements for foreign database software in state banks.",
@@ -132,8 +139,69 @@ SEPARATORS = st.sampled_from([" ", "  ", "\n", "\t", ", ", ". ", "\u00a0", "-", 
 @hsettings(max_examples=200, deadline=None)
 @given(st.lists(st.lists(st.tuples(WORDS, SEPARATORS), max_size=30).map(lambda p: "".join(a + b for a, b in p)),
                 min_size=1, max_size=8))
-def test_fast_features_equal_the_pipeline_features(model, texts):
+def test_fast_features_equal_the_pipeline_features(model, small_cache_scorer, texts):
     fast = model.transform(texts)
     reference = model.pipeline.named_steps["features"].transform(texts)
     assert abs(fast - reference).max() <= 1e-12 if fast.nnz or reference.nnz else True
-    np.testing.assert_allclose(model.predict_proba(texts), model.pipeline.predict_proba(texts), rtol=0, atol=1e-9)
+    expected = model.pipeline.predict_proba(texts)
+    np.testing.assert_allclose(model.predict_proba(texts), expected, rtol=0, atol=1e-9)
+    np.testing.assert_allclose(model.score_matrix(fast), expected, rtol=0, atol=1e-9)
+    # a word cache that overflows and restarts on almost every call gives the same scores
+    np.testing.assert_allclose(small_cache_scorer.predict_proba(texts), expected, rtol=0, atol=1e-9)
+
+
+@pytest.fixture(scope="module")
+def small_cache_scorer(model):
+    return LinearTfidfScorer.from_pipeline(model.pipeline, model.labels, cache_words=5)
+
+
+def test_shipped_scorer_file_equals_the_skops_pipeline(model, tmp_path):
+    """framing.npz (what the service scores with) holds the pipeline's numbers; save/load keeps them."""
+    from_pipeline = LinearTfidfScorer.from_pipeline(model.pipeline, model.labels)
+    from_pipeline.save(tmp_path / "s.npz")
+    reloaded = LinearTfidfScorer.load(tmp_path / "s.npz")
+    texts = TEXTS + [p["text"] for p in map(json.loads, open(SEEDS))]
+    expected = model.pipeline.predict_proba(texts)
+    for scorer in (model.scorer, from_pipeline, reloaded):
+        np.testing.assert_allclose(scorer.predict_proba(texts), expected, rtol=0, atol=1e-9)
+    with np.load(DEFAULT_MODEL_PATH.with_suffix(".npz"), allow_pickle=False) as z:
+        assert all(z[k].dtype != object for k in z.files)  # plain arrays: loading runs no code
+
+
+def test_scoring_imports_neither_sklearn_nor_skops():
+    """A server worker or batch job loads the .npz scorer only (the memory of a worker depends on it)."""
+    code = ("import sys; from app.api import create_app; from app import FramingModel; create_app(); "
+            "m = FramingModel.load(); m.analyze('Sanctions hit the banks.'); "
+            "print(sorted(k for k in ('sklearn', 'skops') if k in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
+    assert out.stdout.strip() == "[]"
+
+
+def test_model_without_scorer_file_falls_back_to_the_pipeline(model_copy):
+    assert not model_copy.with_suffix(".npz").exists()
+    fallback = FramingModel.load(model_copy)
+    np.testing.assert_allclose(fallback.predict_proba(TEXTS), FramingModel.load().predict_proba(TEXTS), atol=1e-9)
+
+
+def test_tampered_scorer_is_refused(tmp_path):
+    for suffix in (".skops", ".json", ".npz"):
+        shutil.copy(DEFAULT_MODEL_PATH.with_suffix(suffix), tmp_path / f"framing{suffix}")
+    data = bytearray((tmp_path / "framing.npz").read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    (tmp_path / "framing.npz").write_bytes(bytes(data))
+    with pytest.raises(ModelLoadError, match="framing.npz does not match its metadata"):
+        FramingModel.load(tmp_path / "framing.skops")
+
+
+def test_concurrent_scoring_from_threads_is_exact(model):
+    """The API scores large requests in a thread pool: threads share the word cache (and its resets)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    scorer = LinearTfidfScorer.from_pipeline(model.pipeline, model.labels, cache_words=300)
+    texts = [p["text"] for p in map(json.loads, open(SEEDS))]
+    batches = [texts[i::7] for i in range(7)] * 6
+    expected = [model.pipeline.predict_proba(b) for b in batches[:7]] * 6
+    with ThreadPoolExecutor(8) as pool:
+        results = list(pool.map(scorer.predict_proba, batches))
+    for got, want in zip(results, expected):
+        np.testing.assert_allclose(got, want, rtol=0, atol=1e-9)

@@ -37,6 +37,7 @@ from sklearn.pipeline import FeatureUnion, Pipeline
 from app.features import CompactTfidfVectorizer
 from app.labels import LABELS
 from app.model import sha256_file
+from app.scorer import LinearTfidfScorer
 
 from .corpus import CORPUS_DIR, corpus_sha256, label_matrix, load_corpus
 from .evaluate import label_scores
@@ -311,6 +312,8 @@ def train(corpus_dir: Path = CORPUS_DIR, out: Path = Path("models/framing.skops"
     pipeline = build_pipeline(best).fit(texts, Y)
     out.parent.mkdir(parents=True, exist_ok=True)
     sio.dump(pipeline, out, compression=zipfile.ZIP_DEFLATED, compresslevel=9)
+    scorer_out = out.with_suffix(".npz")
+    LinearTfidfScorer.from_pipeline(pipeline, LABELS).save(scorer_out)  # what FramingModel scores with
     plots = save_plots(Y, oof, out.parent)
 
     n_features = sum(len(v.vocabulary_) for _, v in pipeline.named_steps["features"].transformer_list)
@@ -321,6 +324,9 @@ def train(corpus_dir: Path = CORPUS_DIR, out: Path = Path("models/framing.skops"
         "artifact": out.name,
         "artifact_sha256": sha256_file(out),
         "artifact_bytes": out.stat().st_size,
+        "scorer": scorer_out.name,
+        "scorer_sha256": sha256_file(scorer_out),
+        "scorer_bytes": scorer_out.stat().st_size,
         "corpus_sha256": corpus_sha256(corpus_dir),
         "corpus_paragraphs": len(rows),
         "corpus_by_lang": {lang: sum(r.get("lang") == lang for r in rows) for lang in langs},

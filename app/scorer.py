@@ -1,0 +1,381 @@
+"""The fitted model as plain arrays, scored with numpy and scipy only.
+
+Why a second form of the model: loading the skops pipeline imports scikit-learn, and skops'
+trust list imports every scikit-learn estimator module (about 300 MB of a worker's memory),
+although scoring needs only two vocabularies, two idf vectors, three weight vectors and three
+sigmoid calibrators. ``framing train`` writes those numbers next to the skops file as
+``framing.npz`` (numeric arrays and UTF-8 bytes only, read with ``allow_pickle=False``, so it
+cannot run code). :class:`LinearTfidfScorer` gives ``pipeline.predict_proba`` to 1e-9 (tested).
+
+How it is fast: a paragraph's ``char_wb`` n-grams and word unigrams never cross whitespace, so
+they are the sum of the counts of its whitespace-separated words. Each distinct word's counts
+are computed once and kept as a row of a sparse word-type matrix ``C``; a batch of paragraphs
+becomes a sparse matrix ``P`` (paragraph x word type, plus one column per bigram occurrence)
+and its n-gram counts are one product ``P @ C``. Only word bigrams depend on neighbouring words;
+they are found with integer keys over the batch's token-id sequence, without building strings.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+from collections import Counter
+from collections.abc import Sequence
+from functools import lru_cache
+from itertools import repeat
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+from scipy.special import expit
+
+FORMAT = "framing-scorer/1"
+CACHE_WORDS = 250_000  # distinct words whose counts are kept; reset when exceeded (bounded memory)
+
+
+def char_wb_ngrams(word: str, ngram_range: tuple[int, int]) -> list[str]:
+    """scikit-learn's ``char_wb`` n-grams of one whitespace-free, lower-cased word."""
+    padded = f" {word} "
+    size = len(padded)
+    grams = []
+    for n in range(ngram_range[0], ngram_range[1] + 1):
+        if size <= n:  # a word shorter than n counts once, and ends the loop (as scikit-learn)
+            grams.append(padded)
+            break
+        grams.extend(padded[i:i + n] for i in range(size - n + 1))
+    return grams
+
+
+class _Growing:
+    """An append-only int32 array with amortised doubling. Appending never changes the values a
+    :attr:`view` taken earlier shows (it writes past them, or into a new buffer)."""
+
+    def __init__(self, initial: np.ndarray | None = None):
+        self.size = 0
+        self.buf = np.zeros(1024, dtype=np.int32)
+        if initial is not None:
+            self.extend(initial)
+
+    def extend(self, values: np.ndarray) -> None:
+        end = self.size + len(values)
+        if end > len(self.buf):
+            grown = np.zeros(max(end, 2 * len(self.buf)), dtype=np.int32)
+            grown[:self.size] = self.buf[:self.size]
+            self.buf = grown
+        self.buf[self.size:end] = values
+        self.size = end
+
+    @property
+    def view(self) -> np.ndarray:
+        return self.buf[:self.size]
+
+
+class LinearTfidfScorer:
+    """Calibrated one-vs-rest linear scores over word and ``char_wb`` TF-IDF features.
+
+    Reproduces ``Pipeline([FeatureUnion([word TfidfVectorizer, char_wb TfidfVectorizer]),
+    OneVsRestClassifier(CalibratedClassifierCV(LogisticRegression, method="sigmoid"))])`` with
+    lower-casing, sublinear tf, idf and a separate L2 norm per block.
+
+    Parameters
+    ----------
+    labels : sequence of str, length ``L``
+    word_terms, char_terms : sequence of str
+        Vocabularies in column order (word block first, then char block).
+    word_idf, char_idf : array, shapes ``(len(word_terms),)`` and ``(len(char_terms),)``
+    word_ngram_range, char_ngram_range : (int, int)
+    token_pattern : str
+        The word vectorizer's token regex.
+    coef : array, shape ``(n_word + n_char, L)``; intercept, cal_a, cal_b : arrays, shape ``(L,)``
+        Per label ``p = 1 / (1 + exp(cal_a * (x @ coef + intercept) + cal_b))``.
+    cache_words : int, default 250,000
+        Distinct words whose n-gram counts are kept between calls.
+    """
+
+    def __init__(self, *, labels: Sequence[str], word_terms: Sequence[str], word_idf: np.ndarray,
+                 word_ngram_range: tuple[int, int], token_pattern: str, char_terms: Sequence[str],
+                 char_idf: np.ndarray, char_ngram_range: tuple[int, int], coef: np.ndarray,
+                 intercept: np.ndarray, cal_a: np.ndarray, cal_b: np.ndarray, cache_words: int = CACHE_WORDS):
+        self.labels = tuple(labels)
+        self.n_word, self.n_char = len(word_terms), len(char_terms)
+        n_labels = len(self.labels)
+        self.word_idf = np.asarray(word_idf, dtype=np.float64)
+        self.char_idf = np.asarray(char_idf, dtype=np.float64)
+        self.coef = np.ascontiguousarray(coef, dtype=np.float64)
+        self.intercept, self.cal_a, self.cal_b = (np.asarray(v, dtype=np.float64) for v in (intercept, cal_a, cal_b))
+        if self.word_idf.shape != (self.n_word,) or self.char_idf.shape != (self.n_char,):
+            raise ValueError("idf vectors do not match the vocabularies")
+        if self.coef.shape != (self.n_word + self.n_char, n_labels):
+            raise ValueError(f"coef has shape {self.coef.shape}, expected {(self.n_word + self.n_char, n_labels)}")
+        if any(v.shape != (n_labels,) for v in (self.intercept, self.cal_a, self.cal_b)):
+            raise ValueError("intercept and calibrators need one value per label")
+        lo, hi = map(int, word_ngram_range)
+        if not 1 <= lo <= hi <= 3:
+            raise ValueError(f"word n-gram range {word_ngram_range} is not supported (1 <= lo <= hi <= 3)")
+        self.word_ngram_range, self.char_ngram_range = (lo, hi), tuple(map(int, char_ngram_range))
+        self.token_pattern = token_pattern
+        self.token = re.compile(token_pattern)
+        self.idf = np.concatenate([self.word_idf, self.char_idf])
+        in_word = np.arange(self.n_word + self.n_char) < self.n_word
+        weighted = self.coef * self.idf[:, None]
+        self._block_weights = np.hstack([weighted * in_word[:, None], weighted * ~in_word[:, None]])
+        self._block_idf2 = np.stack([self.idf ** 2 * in_word, self.idf ** 2 * ~in_word], axis=1)
+        self.word_vocab = {t: j for j, t in enumerate(word_terms)}
+        self.char_vocab = {t: self.n_word + j for j, t in enumerate(char_terms)}
+        if len(self.word_vocab) != self.n_word or len(self.char_vocab) != self.n_char:
+            raise ValueError("vocabulary terms are not unique")
+
+        # token table: every word of every word term; an n-gram is a key over token ids
+        token_id: dict[str, int] = {}
+        for term in word_terms:
+            for tok in term.split(" "):
+                token_id.setdefault(tok, len(token_id))
+        self.token_id = token_id
+        self.n_tokens = T = max(len(token_id), 1)
+        if T ** hi >= 2 ** 62:
+            raise ValueError("word vocabulary too large for integer n-gram keys")
+        self.unigram_col = np.full(T, -1, dtype=np.int64)
+        ngram_keys: dict[int, list[tuple[int, int]]] = {n: [] for n in range(2, hi + 1)}
+        for term, j in self.word_vocab.items():
+            ids = [token_id[tok] for tok in term.split(" ")]
+            if len(ids) == 1:
+                self.unigram_col[ids[0]] = j
+            else:
+                key = 0
+                for t in ids:
+                    key = key * T + t
+                ngram_keys[len(ids)].append((key, j))
+        # per n >= 2: sorted keys and their columns; the C matrix starts with one identity row per
+        # such term, so an n-gram occurrence is a P entry pointing at its term's row
+        self._ngram_tables: dict[int, tuple[np.ndarray, np.ndarray, int]] = {}
+        first_row, identity_cols = 0, []
+        for n, pairs in ngram_keys.items():
+            pairs.sort()
+            keys = np.array([k for k, _ in pairs], dtype=np.int64)
+            cols = np.array([j for _, j in pairs], dtype=np.int64)
+            self._ngram_tables[n] = (keys, cols, first_row)
+            identity_cols.append(cols)
+            first_row += len(pairs)
+        self._n_identity = first_row
+        self._identity_cols = np.concatenate(identity_cols) if identity_cols else np.zeros(0, np.int64)
+        self.cache_words = int(cache_words)
+        self._lock = threading.Lock()
+        self._reset_cache()
+        self.char_ids = lru_cache(maxsize=100_000)(self._char_ids)
+
+    # -- the per-word cache --------------------------------------------------------------
+    def _reset_cache(self) -> None:
+        self._word_row: dict[str, int] = {}
+        k = self._n_identity
+        self._c_indptr = _Growing(np.arange(k + 1))
+        self._c_indices = _Growing(self._identity_cols)
+        self._c_data = _Growing(np.ones(k, dtype=np.int32))
+        self._t_indptr = _Growing(np.zeros(1))
+        self._t_ids = _Growing()
+
+    def _add_words(self, words: list[str]) -> None:
+        """Compute and keep the counts and token ids of ``words`` (distinct, not yet cached)."""
+        char_get, token_get, findall = self.char_vocab.get, self.token_id.get, self.token.findall
+        unigram_col, ngram_range = self.unigram_col, self.char_ngram_range
+        indices, data, sizes, tokens, token_sizes = [], [], [], [], []
+        for word in words:
+            toks = [token_get(t, -1) for t in findall(word)]
+            counts = Counter(j for j in map(char_get, char_wb_ngrams(word, ngram_range)) if j is not None)
+            for t in toks:
+                if t >= 0 and unigram_col[t] >= 0:
+                    counts[int(unigram_col[t])] += 1
+            indices.extend(counts.keys())
+            data.extend(counts.values())
+            sizes.append(len(counts))
+            tokens.extend(toks)
+            token_sizes.append(len(toks))
+        base = len(self._c_indptr.view) - 1
+        self._word_row.update(zip(words, range(base, base + len(words))))
+        self._c_indices.extend(np.array(indices, dtype=np.int32))
+        self._c_data.extend(np.array(data, dtype=np.int32))
+        self._c_indptr.extend(self._c_indptr.view[-1] + np.cumsum(sizes, dtype=np.int64))
+        self._t_ids.extend(np.array(tokens, dtype=np.int32))
+        self._t_indptr.extend(self._t_indptr.view[-1] + np.cumsum(token_sizes, dtype=np.int64))
+
+    def _rows_of(self, words: list[str]) -> np.ndarray:
+        """Cache rows of ``words`` (adding the missing ones), shape ``(len(words),)``."""
+        rows = np.fromiter(map(self._word_row.get, words, repeat(-1)), dtype=np.int64, count=len(words))
+        missing = np.flatnonzero(rows < 0)
+        if len(missing):
+            new = list(dict.fromkeys(words[i] for i in missing))
+            if len(self._word_row) + len(new) <= self.cache_words:
+                self._add_words(new)
+                rows[missing] = [self._word_row[words[i]] for i in missing]
+            else:  # full: start again with this batch's words (a single huge batch may overshoot)
+                self._reset_cache()
+                self._add_words(list(dict.fromkeys(words)))
+                rows = np.fromiter(map(self._word_row.get, words), dtype=np.int64, count=len(words))
+        return rows
+
+    # -- features ------------------------------------------------------------------------
+    def counts(self, texts: Sequence[str]) -> sp.csr_matrix:
+        """Raw term counts, shape ``(len(texts), n_word + n_char)``, int32 CSR (unsorted indices)."""
+        n = len(texts)
+        words: list[str] = []
+        per_text = np.zeros(n, dtype=np.int64)
+        for i, text in enumerate(texts):
+            split = text.lower().split()
+            words += split
+            per_text[i] = len(split)
+        with self._lock:  # threads share the cache: rows and the arrays they index are taken together
+            rows = self._rows_of(words)
+            t_indptr, t_ids = self._t_indptr.view, self._t_ids.view
+            c_data, c_indices, c_indptr = self._c_data.view, self._c_indices.view, self._c_indptr.view
+        word_text = np.repeat(np.arange(n, dtype=np.int64), per_text)
+        # the batch's token-id sequence (text by text), for n-grams of two or more words
+        word_index = rows - self._n_identity  # C rows of words come after the n-gram identity rows
+        starts = t_indptr[word_index].astype(np.int64)
+        sizes = t_indptr[word_index + 1].astype(np.int64) - starts
+        total = int(sizes.sum())
+        ends = np.cumsum(sizes)
+        gather = np.repeat(starts - (ends - sizes), sizes) + np.arange(total, dtype=np.int64)
+        toks = t_ids[gather].astype(np.int64)
+        tok_text = np.repeat(word_text, sizes)
+        entry_text, entry_col = [word_text], [rows]
+        T = self.n_tokens
+        for size, (keys, _, first_row) in self._ngram_tables.items():
+            if total < size or not len(keys):
+                continue
+            m = total - size + 1
+            key = np.zeros(m, dtype=np.int64)
+            ok = np.ones(m, dtype=bool)
+            for k in range(size):
+                part = toks[k:k + m]
+                key = key * T + part
+                ok &= (part >= 0) & (tok_text[k:k + m] == tok_text[:m])
+            pos = np.minimum(np.searchsorted(keys, key), len(keys) - 1)
+            hit = ok & (keys[pos] == key)
+            entry_text.append(tok_text[:m][hit])
+            entry_col.append(first_row + pos[hit])
+        text_of = np.concatenate(entry_text)
+        col_of = np.concatenate(entry_col)
+        # group the entries by text (order within a text does not matter to the product)
+        order = np.argsort(text_of, kind="stable")
+        indptr = np.zeros(n + 1, dtype=np.int64)
+        np.cumsum(np.bincount(text_of, minlength=n), out=indptr[1:])
+        P = sp.csr_matrix((np.ones(len(order), dtype=np.int32), col_of[order].astype(np.int32), indptr),
+                          shape=(n, len(c_indptr) - 1))
+        C = sp.csr_matrix((c_data, c_indices, c_indptr), shape=(len(c_indptr) - 1, self.n_word + self.n_char))
+        return P @ C
+
+    def _sublinear_tf(self, texts: Sequence[str]) -> sp.csr_matrix:
+        """``1 + log(count)`` per present term, float64 CSR of shape ``(len(texts), n_features)``."""
+        X = self.counts(texts)
+        data = np.log(X.data, dtype=np.float64)
+        data += 1
+        return sp.csr_matrix((data, X.indices, X.indptr), shape=X.shape)
+
+    def transform(self, texts: Sequence[str]) -> sp.csr_matrix:
+        """TF-IDF features, shape ``(len(texts), n_word + n_char)``, float64 CSR: sublinear tf
+        times idf, each block (word, char) L2-normalised per row, as the pipeline's FeatureUnion."""
+        X = self._sublinear_tf(texts)
+        n = X.shape[0]
+        X.data *= self.idf[X.indices]
+        row_of = np.repeat(np.arange(n), np.diff(X.indptr))
+        block = row_of * 2 + (X.indices >= self.n_word)
+        norms = np.sqrt(np.bincount(block, weights=X.data * X.data, minlength=2 * n))
+        norms[norms == 0] = 1
+        X.data /= norms[block]
+        return X
+
+    def score_matrix(self, X: sp.spmatrix) -> np.ndarray:
+        """Calibrated probabilities from :meth:`transform`'s features: one sparse product, ``(n, L)``."""
+        decision = X @ self.coef + self.intercept
+        return expit(-(self.cal_a * decision + self.cal_b))
+
+    def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
+        """Calibrated probability per text and label, shape ``(len(texts), L)``.
+
+        The same numbers as ``score_matrix(transform(texts))`` without building the normalised
+        matrix: with ``f = 1 + log(count)``, a block's score is ``(f @ (idf * coef)) / norm`` and
+        its squared norm is ``f**2 @ idf**2``, so two sparse products give both.
+        """
+        if len(texts) == 0:
+            return np.zeros((0, len(self.labels)))
+        F = self._sublinear_tf(texts)
+        scores = F @ self._block_weights  # (n, 2L): word-block then char-block scores
+        F.data *= F.data
+        norms = np.sqrt(F @ self._block_idf2)  # (n, 2)
+        norms[norms == 0] = 1
+        L = len(self.labels)
+        decision = scores[:, :L] / norms[:, :1] + scores[:, L:] / norms[:, 1:] + self.intercept
+        return expit(-(self.cal_a * decision + self.cal_b))
+
+    def _char_ids(self, word: str) -> tuple[int, ...]:
+        """Columns of one token's ``char_wb`` n-grams, with repeats (for explanations)."""
+        get = self.char_vocab.get
+        return tuple(j for j in map(get, char_wb_ngrams(word, self.char_ngram_range)) if j is not None)
+
+    # -- persistence ---------------------------------------------------------------------
+    @classmethod
+    def from_pipeline(cls, pipeline: Any, labels: Sequence[str], cache_words: int = CACHE_WORDS) -> LinearTfidfScorer:
+        """Read the numbers out of a fitted pipeline (see the class docstring for its shape)."""
+        word, char = (est for _, est in pipeline.named_steps["features"].transformer_list)
+        for vec, analyzer in ((word, "word"), (char, "char_wb")):
+            if vec.analyzer != analyzer or not vec.lowercase or vec.strip_accents or vec.preprocessor \
+                    or vec.tokenizer or vec.stop_words or not vec.use_idf or vec.norm != "l2" or not vec.sublinear_tf:
+                raise ValueError(f"the scorer does not reproduce this {analyzer} vectorizer's settings")
+        coef, intercept, cal_a, cal_b = [], [], [], []
+        for est in pipeline.named_steps["clf"].estimators_:
+            (calibrated,) = est.calibrated_classifiers_
+            (calibrator,) = calibrated.calibrators
+            coef.append(calibrated.estimator.coef_.ravel())
+            intercept.append(calibrated.estimator.intercept_[0])
+            cal_a.append(calibrator.a_)
+            cal_b.append(calibrator.b_)
+
+        def terms(vec):
+            return sorted(vec.vocabulary_, key=vec.vocabulary_.__getitem__)
+
+        return cls(labels=labels, word_terms=terms(word), word_idf=word.idf_, word_ngram_range=word.ngram_range,
+                   token_pattern=word.token_pattern, char_terms=terms(char), char_idf=char.idf_,
+                   char_ngram_range=char.ngram_range, coef=np.stack(coef, axis=1), intercept=np.array(intercept),
+                   cal_a=np.array(cal_a), cal_b=np.array(cal_b), cache_words=cache_words)
+
+    def save(self, path: str | Path) -> None:
+        """Write a compressed ``.npz`` of numeric arrays and UTF-8 bytes (no pickled objects)."""
+        inverse_word = sorted(self.word_vocab, key=self.word_vocab.__getitem__)
+        inverse_char = sorted(self.char_vocab, key=self.char_vocab.__getitem__)
+        config = {"format": FORMAT, "labels": list(self.labels), "word_ngram_range": list(self.word_ngram_range),
+                  "char_ngram_range": list(self.char_ngram_range), "token_pattern": self.token_pattern}
+
+        def utf8(text: str) -> np.ndarray:
+            return np.frombuffer(text.encode("utf-8"), dtype=np.uint8)
+
+        # terms never hold a newline (tokens are \w runs, char n-grams come from whitespace-split words)
+        with open(path, "wb") as handle:
+            np.savez_compressed(handle, config=utf8(json.dumps(config)), word_terms=utf8("\n".join(inverse_word)),
+                                char_terms=utf8("\n".join(inverse_char)), word_idf=self.word_idf,
+                                char_idf=self.char_idf, coef=self.coef, intercept=self.intercept,
+                                cal_a=self.cal_a, cal_b=self.cal_b)
+
+    @classmethod
+    def load(cls, path: str | Path) -> LinearTfidfScorer:
+        """Read :meth:`save`'s file. Raises ``ValueError`` when it is not one."""
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                arrays = {k: z[k] for k in z.files}
+            config = json.loads(arrays.pop("config").tobytes().decode("utf-8"))
+        except ValueError:
+            raise
+        except Exception as exc:  # not a zip, truncated, missing members
+            raise ValueError(f"not a scorer file ({exc})") from exc
+        if config.get("format") != FORMAT:
+            raise ValueError(f"unknown scorer format {config.get('format')!r}, expected {FORMAT!r}")
+
+        def terms(name: str) -> list[str]:
+            text = arrays.pop(name).tobytes().decode("utf-8")
+            return text.split("\n") if text else []
+
+        return cls(labels=config["labels"], word_terms=terms("word_terms"), char_terms=terms("char_terms"),
+                   word_ngram_range=tuple(config["word_ngram_range"]),
+                   char_ngram_range=tuple(config["char_ngram_range"]), token_pattern=config["token_pattern"],
+                   **arrays)
+

@@ -21,7 +21,7 @@ from typing import Any
 import pandas as pd
 
 from . import batch_io
-from .batch_io import BatchInputError, Record
+from .batch_io import BatchInputError, RawLine, Record
 from .model import DEFAULT_MODEL_PATH, FramingModel, sha256_file
 
 RESERVED = {"doc_id", "paragraph", "start", "end", "labels", "text", "paragraphs"}
@@ -70,11 +70,13 @@ def _safe_columns(extra: dict[str, Any]) -> dict[str, Any]:
             for k, v in extra.items()}
 
 
-def score_and_write_chunk(model_path: str, records: list[Record], options: ScoreOptions, partial: Path,
-                          index: int) -> dict:
-    """Score chunk ``index`` and write its part files (in the worker: the parent only collects stats)."""
+def score_and_write_chunk(model_path: str, units: list[Record | RawLine], options: ScoreOptions, partial: Path,
+                          index: int, suffix: str) -> dict:
+    """Parse, score and write chunk ``index`` in the worker (the reading process only cuts the
+    input and collects stats); ``suffix`` is the output's, so the part is rendered for it here."""
+    records = batch_io.parse_units(units, options.text_field, options.id_field)
     rows, docs, errors, stats = score_chunk(model_path, records, options)
-    batch_io.write_part(partial, index, rows, docs, errors, stats)
+    batch_io.write_part(partial, index, rows, docs, errors, stats, suffix)
     return stats
 
 
@@ -137,7 +139,7 @@ def document_rows(rows: pd.DataFrame, labels: tuple[str, ...]) -> pd.DataFrame:
     return out.reset_index()
 
 
-def _chunks(records: Iterator[Record], size: int) -> Iterator[list[Record]]:
+def _chunks(records: Iterator, size: int) -> Iterator[list]:
     while True:
         chunk = list(islice(records, size))
         if not chunk:
@@ -172,6 +174,7 @@ def run_score(options: ScoreOptions, output: Path, *, model_path: Path | None = 
     errors_output = errors_output or output.with_name(output.name + ".errors.jsonl")
     documents_output = output.with_name(f"{output.stem}.documents{output.suffix}") if options.documents else None
     manifest = partial / "manifest.json"
+    suffix = output.suffix.lower()
     labels = _model(str(model_path)).labels  # fail now, with one clear line, before writing anything
 
     if resume:
@@ -197,8 +200,8 @@ def run_score(options: ScoreOptions, output: Path, *, model_path: Path | None = 
     paragraphs_seen = 0
 
     def pending():
-        records = batch_io.iter_records(paths, options.text_field, options.id_field)
-        for index, chunk in enumerate(_chunks(records, options.chunk_size)):
+        units = batch_io.iter_units(paths, options.text_field, options.id_field)
+        for index, chunk in enumerate(_chunks(units, options.chunk_size)):
             if index < done:
                 bar.update(len(chunk))
                 continue
@@ -208,7 +211,7 @@ def run_score(options: ScoreOptions, output: Path, *, model_path: Path | None = 
         work = pending()
         if jobs <= 1:
             for index, chunk in work:
-                yield len(chunk), score_and_write_chunk(str(model_path), chunk, options, partial, index)
+                yield len(chunk), score_and_write_chunk(str(model_path), chunk, options, partial, index, suffix)
         else:
             from joblib import Parallel, delayed
 
@@ -218,7 +221,7 @@ def run_score(options: ScoreOptions, output: Path, *, model_path: Path | None = 
             def calls():
                 for index, chunk in work:
                     sizes.append(len(chunk))
-                    yield delayed(score_and_write_chunk)(str(model_path), chunk, options, partial, index)
+                    yield delayed(score_and_write_chunk)(str(model_path), chunk, options, partial, index, suffix)
 
             parallel = Parallel(n_jobs=jobs, return_as="generator", pre_dispatch="2*n_jobs")
             for k, stats in enumerate(parallel(calls())):

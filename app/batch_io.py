@@ -17,6 +17,7 @@ import io
 import json
 import os
 import re
+import shutil
 import sys
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -103,25 +104,50 @@ def _from_mapping(source: str, position: int, row: dict, text_field: str, id_fie
     return rec
 
 
-def _jsonl_lines(source: str, stream: io.BufferedIOBase, text_field: str, id_field: str) -> Iterator[Record]:
-    for number, raw in enumerate(stream, 1):
-        if not raw.strip():
-            continue
-        try:
-            line = raw.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            yield Record(source, number, doc_id=f"{source}:{number}",
-                         error=f"undecodable bytes (not UTF-8) at byte {exc.start}")
-            continue
-        try:
-            obj = json.loads(line)
-        except ValueError as exc:
-            yield Record(source, number, doc_id=f"{source}:{number}", error=f"invalid JSON ({exc.args[0]})")
-            continue
-        if not isinstance(obj, dict):
-            yield Record(source, number, doc_id=f"{source}:{number}", error="a line must be a JSON object")
-            continue
-        yield _from_mapping(source, number, obj, text_field, id_field)
+@dataclass
+class RawLine:
+    """One JSONL line, not yet parsed: the reading process only cuts the input into chunks and the
+    scoring workers parse, so the reader is never the bottleneck of ``--jobs``."""
+
+    source: str
+    position: int
+    data: bytes
+
+
+def parse_line(raw: RawLine, text_field: str, id_field: str) -> Record | None:
+    """The record of one JSONL line (with ``error`` set when unusable); None for a blank line."""
+    source, number = raw.source, raw.position
+    if not raw.data.strip():
+        return None
+    try:
+        line = raw.data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return Record(source, number, doc_id=f"{source}:{number}",
+                      error=f"undecodable bytes (not UTF-8) at byte {exc.start}")
+    try:
+        obj = json.loads(line)
+    except ValueError as exc:
+        return Record(source, number, doc_id=f"{source}:{number}", error=f"invalid JSON ({exc.args[0]})")
+    if not isinstance(obj, dict):
+        return Record(source, number, doc_id=f"{source}:{number}", error="a line must be a JSON object")
+    return _from_mapping(source, number, obj, text_field, id_field)
+
+
+def _raw_lines(source: str, stream: io.BufferedIOBase) -> Iterator[RawLine]:
+    for number, data in enumerate(stream, 1):
+        yield RawLine(source, number, data)
+
+
+def parse_units(units: Iterable[Record | RawLine], text_field: str, id_field: str) -> list[Record]:
+    """Records of a chunk read by :func:`iter_units` (raw lines parsed, blank lines dropped)."""
+    records = []
+    for unit in units:
+        if isinstance(unit, RawLine):
+            unit = parse_line(unit, text_field, id_field)
+            if unit is None:
+                continue
+        records.append(unit)
+    return records
 
 
 def _text_file(path: str) -> Iterator[Record]:
@@ -162,21 +188,28 @@ def _parquet_rows(path: str, text_field: str, id_field: str) -> Iterator[Record]
             yield _from_mapping(path, number, row, text_field, id_field)
 
 
-def iter_records(paths: list[str], text_field: str = "text", id_field: str = "id") -> Iterator[Record]:
-    """Every document of every input, bad ones included (with ``error`` set)."""
+def iter_units(paths: list[str], text_field: str = "text", id_field: str = "id") -> Iterator[Record | RawLine]:
+    """Every document of every input, in order: JSONL lines unparsed (see :func:`parse_units`),
+    other formats as records; bad ones included (with ``error`` set)."""
     for path in paths:
         suffix = Path(path).suffix.lower()
         if path == STDIN:
-            yield from _jsonl_lines("<stdin>", sys.stdin.buffer, text_field, id_field)
+            yield from _raw_lines("<stdin>", sys.stdin.buffer)
         elif suffix in TEXT_SUFFIXES:
             yield from _text_file(path)
         elif suffix in JSONL_SUFFIXES:
             with open(path, "rb") as stream:
-                yield from _jsonl_lines(path, stream, text_field, id_field)
+                yield from _raw_lines(path, stream)
         elif suffix == ".csv":
             yield from _csv_rows(path, text_field, id_field)
         elif suffix == ".parquet":
             yield from _parquet_rows(path, text_field, id_field)
+
+
+def iter_records(paths: list[str], text_field: str = "text", id_field: str = "id") -> Iterator[Record]:
+    """Every document of every input as a :class:`Record`, bad ones included (with ``error`` set)."""
+    for unit in iter_units(paths, text_field, id_field):
+        yield from parse_units([unit], text_field, id_field)
 
 
 def count_records(paths: list[str]) -> int | None:
@@ -215,13 +248,34 @@ def _atomic_write(path: Path, write) -> None:
     os.replace(tmp, path)
 
 
+def render(table: pa.Table, suffix: str) -> bytes:
+    """Rows of ``table`` as JSONL or header-less CSV (``labels`` joined by ';')."""
+    if suffix == ".csv":
+        frame = table.to_pandas()
+        if "labels" in frame:
+            frame["labels"] = frame["labels"].map(lambda v: ";".join(v) if v is not None else "")
+        return frame.to_csv(index=False, header=False, lineterminator="\n").encode("utf-8") if len(frame) else b""
+    return "".join(json.dumps(record, ensure_ascii=False, default=str) + "\n"
+                   for record in table.to_pylist()).encode("utf-8")
+
+
+def _write_frame(directory: Path, name: str, frame: pd.DataFrame, suffix: str) -> None:
+    """A part as Parquet, plus its rows already rendered for a JSONL or CSV output (done by the
+    worker, in parallel; :func:`finalize` then only concatenates when all parts share columns)."""
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    _atomic_write(directory / f"{name}.parquet", lambda p: pq.write_table(table, p))
+    if suffix != ".parquet":
+        _atomic_write(directory / f"{name}.rendered", lambda p: p.write_bytes(render(table, suffix)))
+
+
 def write_part(directory: Path, index: int, paragraphs: pd.DataFrame, documents: pd.DataFrame | None,
-               errors: list[dict], stats: dict) -> None:
-    """Write chunk ``index`` (rows, document rows, errors, stats); the stats file marks it done."""
+               errors: list[dict], stats: dict, suffix: str = ".parquet") -> None:
+    """Write chunk ``index`` (rows, document rows, errors, stats); the stats file marks it done.
+    ``suffix`` is the final output's (``.jsonl``, ``.csv``, ``.parquet``)."""
     name = f"part-{index:06d}"
-    _atomic_write(directory / f"{name}.parquet", lambda p: paragraphs.to_parquet(p, index=False))
+    _write_frame(directory, name, paragraphs, suffix)
     if documents is not None:
-        _atomic_write(directory / f"{name}.docs.parquet", lambda p: documents.to_parquet(p, index=False))
+        _write_frame(directory, f"{name}.docs", documents, suffix)
     _atomic_write(directory / f"{name}.errors.jsonl", lambda p: p.write_text(
         "".join(json.dumps(e, ensure_ascii=False) + "\n" for e in errors), "utf-8"))
     # written last: a part counts as done only when its stats exist
@@ -247,7 +301,13 @@ def _write_table(files: list[Path], out: Path) -> int:
     """Concatenate Parquet parts into ``out`` by its extension, one part in memory at a time."""
     schema = _unified_schema(files)
     suffix = out.suffix.lower()
+    if suffix == ".ndjson":
+        suffix = ".jsonl"
     rows = 0
+    rendered = [f.with_suffix(".rendered") for f in files]
+    # parts already rendered by the workers are valid as they are when every part has the same columns
+    same = suffix != ".parquet" and all(r.exists() for r in rendered) and \
+        all(pq.read_schema(f).equals(schema) for f in files)
 
     def tables():
         for f in files:
@@ -264,28 +324,29 @@ def _write_table(files: list[Path], out: Path) -> int:
                 for table in tables():
                     writer.write_table(table)
                     rows += len(table)
-        elif suffix == ".csv":
-            with open(tmp, "w", encoding="utf-8", newline="") as handle:
-                header = True
+            return
+        with open(tmp, "wb") as handle:
+            if suffix == ".csv":
+                handle.write((",".join(_csv_cell(n) for n in schema.names) + "\n").encode("utf-8"))
+            if same:
+                for f, r in zip(files, rendered):
+                    with open(r, "rb") as part:
+                        shutil.copyfileobj(part, handle, 1 << 20)
+                    rows += pq.read_metadata(f).num_rows
+            else:
                 for table in tables():
-                    frame = table.to_pandas()
-                    if "labels" in frame:
-                        frame["labels"] = frame["labels"].map(lambda v: ";".join(v) if v is not None else "")
-                    frame.to_csv(handle, index=False, header=header)
-                    header = False
-                    rows += len(frame)
-        else:
-            with open(tmp, "w", encoding="utf-8") as handle:
-                for table in tables():
-                    for record in table.to_pylist():
-                        handle.write(json.dumps(record, ensure_ascii=False, default=str) + "\n")
-                        rows += 1
+                    handle.write(render(table, suffix))
+                    rows += len(table)
 
     if schema is None:
         _atomic_write(out, lambda p: p.write_bytes(b""))
         return 0
     _atomic_write(out, write)
     return rows
+
+
+def _csv_cell(name: str) -> str:
+    return f'"{name.replace(chr(34), chr(34) * 2)}"' if any(c in name for c in ',"\n\r') else name
 
 
 def finalize(directory: Path, n_parts: int, output: Path, documents_output: Path | None,

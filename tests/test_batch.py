@@ -160,6 +160,28 @@ def test_jobs_2_gives_the_same_rows_in_input_order(tmp_path):
     pd.testing.assert_frame_equal(a, b)
 
 
+@pytest.mark.parametrize("out_name", ["out.jsonl", "out.csv"])
+def test_parts_with_different_columns_give_one_table(tmp_path, out_name):
+    """Chunks that carry different columns still give rows with every column (empty where absent)."""
+    docs = [{"id": "a", "text": "Sanctions bite hard.", "outlet": "X"},
+            {"id": "b", "text": "We build our own chips now.", "date": "2024-04-01"}, *DOCS]
+    src = write_jsonl(tmp_path / "in.jsonl", docs)
+    run(tmp_path, [src], out_name, chunk_size=1)
+    rows = read_output(tmp_path / out_name)
+    assert list(rows["doc_id"]) == ["a", "b", "a", "a", "b", "c"]
+    assert {"outlet", "date"} <= set(rows.columns)
+    assert rows["outlet"].iloc[0] == "X" and rows["date"].iloc[1] == "2024-04-01"
+    assert all(pd.isna(v) or v == "" for v in (rows["date"].iloc[0], rows["outlet"].iloc[1]))
+    for jobs in (1, 2):  # columns shared by every chunk: the parts rendered by the workers are joined as they are
+        run(tmp_path, [write_jsonl(tmp_path / "same.jsonl", DOCS)], f"same{jobs}{out_name[3:]}", chunk_size=1,
+            jobs=jobs)
+    same = read_output(tmp_path / f"same1{out_name[3:]}")
+    assert list(same["doc_id"]) == ["a", "a", "b", "c"]
+    assert same.equals(read_output(tmp_path / f"same2{out_name[3:]}"))
+    if out_name.endswith(".csv"):
+        assert (tmp_path / f"same1{out_name[3:]}").read_text().startswith("doc_id,paragraph,start,end,")
+
+
 def test_resume_after_kill_gives_every_paragraph_exactly_once(tmp_path):
     src = big_input(tmp_path / "in.jsonl", 6000)
     out = tmp_path / "out.jsonl"

@@ -9,10 +9,13 @@ whose parts are complete and recomputes the rest: each paragraph ends up in the 
 from __future__ import annotations
 
 import json
+import multiprocessing
 import shutil
 import sys
 import time
+from collections import deque
 from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
 from itertools import islice
 from pathlib import Path
@@ -139,6 +142,26 @@ def document_rows(rows: pd.DataFrame, labels: tuple[str, ...]) -> pd.DataFrame:
     return out.reset_index()
 
 
+def _worker_context() -> multiprocessing.context.BaseContext:
+    """Fork where the platform has it: workers start at once with the imports and the model the
+    reading process already loaded (with spawn each would import and load again, which costs more
+    than a small job's scoring)."""
+    methods = multiprocessing.get_all_start_methods()
+    return multiprocessing.get_context("fork" if "fork" in methods else None)
+
+
+def _worker_init() -> None:
+    """Workers die with the reading process (kill -9 included), so no orphan writes a part while a
+    ``--resume`` run redoes it; Ctrl-C is left to the reading process, which stops the pool."""
+    import signal
+
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        ctypes.CDLL(None).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 def _chunks(records: Iterator, size: int) -> Iterator[list]:
     while True:
         chunk = list(islice(records, size))
@@ -213,19 +236,19 @@ def run_score(options: ScoreOptions, output: Path, *, model_path: Path | None = 
             for index, chunk in work:
                 yield len(chunk), score_and_write_chunk(str(model_path), chunk, options, partial, index, suffix)
         else:
-            from joblib import Parallel, delayed
-
-            # at most 2*jobs chunks in flight (memory stays flat); each worker writes its own part
-            sizes: list[int] = []
-
-            def calls():
+            # at most 2*jobs chunks in flight (memory stays flat); each worker writes its own part;
+            # results come back in input order
+            with ProcessPoolExecutor(jobs, mp_context=_worker_context(), initializer=_worker_init) as pool:
+                in_flight: deque = deque()
                 for index, chunk in work:
-                    sizes.append(len(chunk))
-                    yield delayed(score_and_write_chunk)(str(model_path), chunk, options, partial, index, suffix)
-
-            parallel = Parallel(n_jobs=jobs, return_as="generator", pre_dispatch="2*n_jobs")
-            for k, stats in enumerate(parallel(calls())):
-                yield sizes[k], stats
+                    in_flight.append((len(chunk), pool.submit(score_and_write_chunk, str(model_path), chunk,
+                                                              options, partial, index, suffix)))
+                    if len(in_flight) >= 2 * jobs:
+                        size, future = in_flight.popleft()
+                        yield size, future.result()
+                while in_flight:
+                    size, future = in_flight.popleft()
+                    yield size, future.result()
 
     try:
         for size, stats in results():

@@ -243,7 +243,7 @@ def check_output(path: Path) -> None:
 
 
 def _atomic_write(path: Path, write) -> None:
-    tmp = path.with_name(path.name + ".tmp")
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")  # per process: two writers never share one
     write(tmp)
     os.replace(tmp, path)
 

@@ -338,8 +338,11 @@ class FramingModel:
         texts = [p.text for p in paragraphs]
         if not texts:
             return []
-        X = self.transform(texts)
-        proba = self.score_matrix(X)
+        if explain:  # the evidence needs the feature matrix
+            X = self.transform(texts)
+            proba = self.score_matrix(X)
+        else:
+            proba = self.predict_proba(texts)
         results = []
         for row, (p, scores) in enumerate(zip(paragraphs, proba)):
             results.append(

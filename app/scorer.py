@@ -174,6 +174,7 @@ class LinearTfidfScorer:
         self._c_data = _Growing(np.ones(k, dtype=np.int32))
         self._t_indptr = _Growing(np.zeros(1))
         self._t_ids = _Growing()
+        self._matrix: sp.csr_matrix | None = None
 
     def _add_words(self, words: list[str]) -> None:
         """Compute and keep the counts and token ids of ``words`` (distinct, not yet cached).
@@ -225,8 +226,9 @@ class LinearTfidfScorer:
         return rows
 
     # -- features ------------------------------------------------------------------------
-    def counts(self, texts: Sequence[str]) -> sp.csr_matrix:
-        """Raw term counts, shape ``(len(texts), n_word + n_char)``, int32 CSR (unsorted indices)."""
+    def _entries(self, texts: Sequence[str]):
+        """The batch as (text, C row) entries: one per word occurrence and per n-gram (n >= 2)
+        occurrence, plus the C matrix arrays they index."""
         n = len(texts)
         words: list[str] = []
         per_text = np.zeros(n, dtype=np.int64)
@@ -237,7 +239,7 @@ class LinearTfidfScorer:
         with self._lock:  # threads share the cache: rows and the arrays they index are taken together
             rows = self._rows_of(words)
             t_indptr, t_ids = self._t_indptr.view, self._t_ids.view
-            c_data, c_indices, c_indptr = self._c_data.view, self._c_indices.view, self._c_indptr.view
+            C = self._word_matrix()
         word_text = np.repeat(np.arange(n, dtype=np.int64), per_text)
         # the batch's token-id sequence (text by text), for n-grams of two or more words
         word_index = rows - self._n_identity  # C rows of words come after the n-gram identity rows
@@ -264,23 +266,34 @@ class LinearTfidfScorer:
             hit = ok & (keys[pos] == key)
             entry_text.append(tok_text[:m][hit])
             entry_col.append(first_row + pos[hit])
-        text_of = np.concatenate(entry_text)
-        col_of = np.concatenate(entry_col)
+        return n, np.concatenate(entry_text), np.concatenate(entry_col), C
+
+    def counts(self, texts: Sequence[str]) -> sp.csr_matrix:
+        """Raw term counts, shape ``(len(texts), n_word + n_char)``, int32 CSR (unsorted indices)."""
+        n, text_of, col_of, C = self._entries(texts)
         # group the entries by text (order within a text does not matter to the product)
         order = np.argsort(text_of, kind="stable")
         indptr = np.zeros(n + 1, dtype=np.int64)
         np.cumsum(np.bincount(text_of, minlength=n), out=indptr[1:])
         P = sp.csr_matrix((np.ones(len(order), dtype=np.int32), col_of[order].astype(np.int32), indptr),
-                          shape=(n, len(c_indptr) - 1))
-        C = sp.csr_matrix((c_data, c_indices, c_indptr), shape=(len(c_indptr) - 1, self.n_word + self.n_char))
+                          shape=(n, C.shape[0]))
         return P @ C
+
+    def _word_matrix(self) -> sp.csr_matrix:
+        """The cache as a CSR matrix (C row -> term counts), rebuilt only after words were added
+        (building a scipy matrix costs more than a one-paragraph product). Call under the lock."""
+        rows = len(self._c_indptr.view) - 1
+        if self._matrix is None or self._matrix.shape[0] != rows:
+            self._matrix = sp.csr_matrix((self._c_data.view, self._c_indices.view, self._c_indptr.view),
+                                         shape=(rows, self.n_word + self.n_char))
+        return self._matrix
 
     def _sublinear_tf(self, texts: Sequence[str]) -> sp.csr_matrix:
         """``1 + log(count)`` per present term, float64 CSR of shape ``(len(texts), n_features)``."""
         X = self.counts(texts)
-        data = np.log(X.data, dtype=np.float64)
-        data += 1
-        return sp.csr_matrix((data, X.indices, X.indptr), shape=X.shape)
+        X.data = np.log(X.data, dtype=np.float64)  # the product's own matrix: no copy, no new object
+        X.data += 1
+        return X
 
     def transform(self, texts: Sequence[str]) -> sp.csr_matrix:
         """TF-IDF features, shape ``(len(texts), n_word + n_char)``, float64 CSR: sublinear tf
@@ -312,6 +325,9 @@ class LinearTfidfScorer:
         if len(texts) > SCORE_BATCH:  # bounded temporaries (about 1 MB per 100 paragraphs)
             return np.vstack([self.predict_proba(texts[i:i + SCORE_BATCH])
                               for i in range(0, len(texts), SCORE_BATCH)])
+        if len(texts) == 1:
+            decision = self._decision_one(texts[0])
+            return expit(-(self.cal_a * decision + self.cal_b))
         F = self._sublinear_tf(texts)
         scores = F @ self._block_weights  # (n, 2L): word-block then char-block scores
         F.data *= F.data
@@ -320,6 +336,22 @@ class LinearTfidfScorer:
         L = len(self.labels)
         decision = scores[:, :L] / norms[:, :1] + scores[:, L:] / norms[:, 1:] + self.intercept
         return expit(-(self.cal_a * decision + self.cal_b))
+
+    def _decision_one(self, text: str) -> np.ndarray:
+        """One text's decision values, shape ``(1, L)``, with numpy alone: an API request is often
+        one paragraph, and scipy's matrix objects cost more than the arithmetic at that size."""
+        _, _, rows, C = self._entries([text])
+        starts = C.indptr[rows].astype(np.int64)
+        sizes = C.indptr[rows + 1].astype(np.int64) - starts
+        ends = np.cumsum(sizes)
+        gather = np.repeat(starts - (ends - sizes), sizes) + np.arange(int(ends[-1]) if len(ends) else 0)
+        columns, counts = np.unique(np.repeat(C.indices[gather], C.data[gather]), return_counts=True)
+        f = np.log(counts) + 1
+        scores = f @ self._block_weights[columns]
+        norms = np.sqrt((f * f) @ self._block_idf2[columns])
+        norms[norms == 0] = 1
+        L = len(self.labels)
+        return (scores[:L] / norms[0] + scores[L:] / norms[1] + self.intercept)[None, :]
 
     def _char_ids(self, word: str) -> tuple[int, ...]:
         """Columns of one token's ``char_wb`` n-grams, with repeats (for explanations)."""

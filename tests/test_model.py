@@ -205,3 +205,11 @@ def test_concurrent_scoring_from_threads_is_exact(model):
         results = list(pool.map(scorer.predict_proba, batches))
     for got, want in zip(results, expected):
         np.testing.assert_allclose(got, want, rtol=0, atol=1e-9)
+
+
+def test_one_paragraph_at_a_time_equals_the_pipeline(model):
+    """A single text takes a numpy-only path (the API's usual request): same scores as a batch."""
+    texts = TEXTS + [p["text"] for p in map(json.loads, open(SEEDS))] + ["!!!", "a", "санкции санкции"]
+    one_by_one = np.vstack([model.predict_proba([t]) for t in texts])
+    np.testing.assert_allclose(one_by_one, model.pipeline.predict_proba(texts), rtol=0, atol=1e-9)
+    np.testing.assert_allclose(one_by_one, model.predict_proba(texts), rtol=0, atol=1e-9)

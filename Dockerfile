@@ -13,7 +13,7 @@ FROM ${BASE_IMAGE}
 RUN useradd --system --uid 10001 --user-group --no-create-home --shell /usr/sbin/nologin framing
 COPY --from=build /opt/venv /opt/venv
 # the model is part of the image, owned by root and read-only for the service user
-COPY --chown=root:root --chmod=0444 models/framing.skops models/framing.json /opt/framing/models/
+COPY --chown=root:root --chmod=0444 models/framing.skops models/framing.npz models/framing.json /opt/framing/models/
 ENV PATH=/opt/venv/bin:$PATH \
     PYTHONDONTWRITEBYTECODE=1 \
     FRAMING_MODEL_PATH=/opt/framing/models/framing.skops \

@@ -23,6 +23,7 @@ def test_image_shape():
     assert text.count("FROM ${BASE_IMAGE}") == 2  # multi-stage
     user = [l for l in text.splitlines() if l.startswith("USER ")]
     assert user and not user[-1].split()[1].startswith("0")  # not root
-    assert "--chmod=0444 models/framing.skops" in text  # the model is read-only
+    assert "--chmod=0444 models/framing.skops models/framing.npz models/framing.json" in text  # read-only
+    # the .npz is what a worker scores with (without it the image would load the skops pipeline)
     assert "HEALTHCHECK" in text and "/healthz" in text and "EXPOSE 8000" in text
     assert "--workers" in text and "WORKERS=" in text

@@ -206,12 +206,6 @@ def iter_units(paths: list[str], text_field: str = "text", id_field: str = "id")
             yield from _parquet_rows(path, text_field, id_field)
 
 
-def iter_records(paths: list[str], text_field: str = "text", id_field: str = "id") -> Iterator[Record]:
-    """Every document of every input as a :class:`Record`, bad ones included (with ``error`` set)."""
-    for unit in iter_units(paths, text_field, id_field):
-        yield from parse_units([unit], text_field, id_field)
-
-
 def count_records(paths: list[str]) -> int | None:
     """A cheap count of input documents for the progress bar's ETA (None when unknown)."""
     total = 0

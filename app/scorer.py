@@ -48,6 +48,15 @@ def char_wb_ngrams(word: str, ngram_range: tuple[int, int]) -> list[str]:
     return grams
 
 
+def _ragged_positions(indptr: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Positions of ``rows``' entries in a CSR-like ``indptr`` layout, row after row, and each
+    row's length."""
+    starts = indptr[rows].astype(np.int64)
+    sizes = indptr[rows + 1].astype(np.int64) - starts
+    ends = np.cumsum(sizes)
+    return np.repeat(starts - (ends - sizes), sizes) + np.arange(int(ends[-1]) if len(ends) else 0), sizes
+
+
 class _Growing:
     """An append-only int32 array with amortised doubling. Appending never changes the values a
     :attr:`view` taken earlier shows (it writes past them, or into a new buffer)."""
@@ -243,11 +252,8 @@ class LinearTfidfScorer:
         word_text = np.repeat(np.arange(n, dtype=np.int64), per_text)
         # the batch's token-id sequence (text by text), for n-grams of two or more words
         word_index = rows - self._n_identity  # C rows of words come after the n-gram identity rows
-        starts = t_indptr[word_index].astype(np.int64)
-        sizes = t_indptr[word_index + 1].astype(np.int64) - starts
-        total = int(sizes.sum())
-        ends = np.cumsum(sizes)
-        gather = np.repeat(starts - (ends - sizes), sizes) + np.arange(total, dtype=np.int64)
+        gather, sizes = _ragged_positions(t_indptr, word_index)
+        total = len(gather)
         toks = t_ids[gather].astype(np.int64)
         tok_text = np.repeat(word_text, sizes)
         entry_text, entry_col = [word_text], [rows]
@@ -341,10 +347,7 @@ class LinearTfidfScorer:
         """One text's decision values, shape ``(1, L)``, with numpy alone: an API request is often
         one paragraph, and scipy's matrix objects cost more than the arithmetic at that size."""
         _, _, rows, C = self._entries([text])
-        starts = C.indptr[rows].astype(np.int64)
-        sizes = C.indptr[rows + 1].astype(np.int64) - starts
-        ends = np.cumsum(sizes)
-        gather = np.repeat(starts - (ends - sizes), sizes) + np.arange(int(ends[-1]) if len(ends) else 0)
+        gather, _ = _ragged_positions(C.indptr, rows)
         columns, counts = np.unique(np.repeat(C.indices[gather], C.data[gather]), return_counts=True)
         f = np.log(counts) + 1
         scores = f @ self._block_weights[columns]

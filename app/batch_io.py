@@ -321,7 +321,9 @@ def _write_table(files: list[Path], out: Path) -> int:
             return
         with open(tmp, "wb") as handle:
             if suffix == ".csv":
-                handle.write((",".join(_csv_cell(n) for n in schema.names) + "\n").encode("utf-8"))
+                header = io.StringIO()
+                csv.writer(header, lineterminator="\n").writerow(schema.names)  # quoted as pandas would
+                handle.write(header.getvalue().encode("utf-8"))
             if same:
                 for f, r in zip(files, rendered):
                     with open(r, "rb") as part:
@@ -337,10 +339,6 @@ def _write_table(files: list[Path], out: Path) -> int:
         return 0
     _atomic_write(out, write)
     return rows
-
-
-def _csv_cell(name: str) -> str:
-    return f'"{name.replace(chr(34), chr(34) * 2)}"' if any(c in name for c in ',"\n\r') else name
 
 
 def finalize(directory: Path, n_parts: int, output: Path, documents_output: Path | None,

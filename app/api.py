@@ -18,6 +18,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, H
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from .coalesce import ScoreCoalescer
 from .labels import load_codebook
 from .model import DocumentResult, FramingModel, ModelLoadError
 from .schemas import (
@@ -46,9 +47,10 @@ def _problems(*statuses: int) -> dict:
 POST_ERRORS = _problems(401, 413, 415, 422, 503)
 GET_ERRORS = _problems(401, 503)
 PUBLIC_PATHS = {"/", "/healthz", "/readyz"}
-BODY_PATHS = {"/v1/classify", "/v1/classify/batch"}
-INLINE_CHARS = 4_000  # requests up to this much text are scored on the event loop  # the routes whose JSON body the guard checks
-_CYRILLIC = range(0x0400, 0x0530)
+BODY_PATHS = {"/v1/classify", "/v1/classify/batch"}  # the routes whose JSON body the guard checks
+INLINE_CHARS = 4_000  # requests up to this much text are scored on the event loop
+_CYRILLIC_LEADS = (b"\xd0", b"\xd1", b"\xd2", b"\xd3")  # UTF-8 lead bytes of U+0400..U+04FF
+_NOT_LATIN = bytes(b for b in range(256) if not (65 <= b <= 90 or 97 <= b <= 122))
 
 
 class ProblemError(Exception):
@@ -181,10 +183,13 @@ class Metrics:
 
 
 def detect_lang(text: str) -> str:
-    """'ru' when most letters are Cyrillic, else 'en'."""
-    letters = [c for c in text if c.isalpha()]
-    cyr = sum(1 for c in letters if ord(c) in _CYRILLIC)
-    return "ru" if letters and cyr * 2 > len(letters) else "en"
+    """'ru' when Cyrillic letters outnumber Latin ones, else 'en'.
+
+    Counted on the UTF-8 bytes (lead bytes of U+0400..U+04FF against ASCII letters): C-speed
+    ``bytes.count``/``translate`` instead of a Python loop over characters."""
+    raw = text.encode("utf-8", "surrogatepass")
+    cyrillic = sum(map(raw.count, _CYRILLIC_LEADS))
+    return "ru" if cyrillic > len(raw.translate(None, _NOT_LATIN)) else "en"
 
 
 def document_json(result: DocumentResult, lang: str | None) -> dict[str, Any]:
@@ -226,6 +231,7 @@ def create_app(settings: Settings | None = None, model: FramingModel | None = No
         version="1.0.0",
         summary="Tags paragraphs with sovereignty, sanctions and ontological-security framings.",
         lifespan=lifespan,
+        telemetry=None if settings.otel else {"tracing": False, "metrics": False, "logs": False},
     )
     app.state.settings = settings
     app.state.metrics = metrics
@@ -275,16 +281,26 @@ def create_app(settings: Settings | None = None, model: FramingModel | None = No
             raise ProblemError(503, "Service Unavailable", "the model is not loaded; see /readyz")
         return model_
 
-    def classify_document(model_: FramingModel, text: str | None, paragraphs, explain: bool,
-                          thresholds, lang) -> dict[str, Any]:
+    def paragraphs_of(model_: FramingModel, text: str | None, paragraphs) -> list:
         parts = model_.split(text, paragraphs, settings.max_paragraph_chars)
         if len(parts) > settings.max_paragraphs:  # refuse before any scoring
             raise ProblemError(413, "Content Too Large",
                                f"{len(parts)} paragraphs exceed the limit of {settings.max_paragraphs}")
-        scored = model_.score_paragraphs(parts, thresholds, explain=explain, top_k=settings.explain_top_k)
+        return parts
+
+    def scored_document(model_: FramingModel, parts, explain: bool, thresholds, lang, proba=None) -> dict[str, Any]:
+        scored = model_.score_paragraphs(parts, thresholds, explain=explain, top_k=settings.explain_top_k,
+                                         proba=proba)
         result = DocumentResult(scored, model_.summarize(scored))
         metrics.paragraphs.inc(len(scored))
         return document_json(result, lang)
+
+    def classify_document(model_: FramingModel, text: str | None, paragraphs, explain: bool,
+                          thresholds, lang) -> dict[str, Any]:
+        return scored_document(model_, paragraphs_of(model_, text, paragraphs), explain, thresholds, lang)
+
+    # small requests without evidence, read in the same loop turn, are scored in one call
+    coalescer = ScoreCoalescer(lambda texts: app.state.model.predict_proba(texts))
 
     async def off_loop_if_large(size: int, fn, *args):
         """Score small requests on the event loop (no thread hop: lowest latency) and large ones
@@ -305,8 +321,13 @@ def create_app(settings: Settings | None = None, model: FramingModel | None = No
     async def classify(body: ClassifyRequest, request: Request):
         model_ = ready_model(request)
         size = len(body.text or "") + sum(map(len, body.paragraphs or ()))
-        doc = await off_loop_if_large(size, classify_document, model_, body.text, body.paragraphs, body.explain,
-                                      body.thresholds, body.lang)
+        if size <= INLINE_CHARS and not body.explain:
+            parts = paragraphs_of(model_, body.text, body.paragraphs)
+            proba = await coalescer.predict_proba([p.text for p in parts])
+            doc = scored_document(model_, parts, False, body.thresholds, body.lang, proba)
+        else:
+            doc = await off_loop_if_large(size, classify_document, model_, body.text, body.paragraphs,
+                                          body.explain, body.thresholds, body.lang)
         return {**header(model_, body.thresholds), **doc}
 
     @app.post("/v1/classify/batch", response_model=BatchResponse, tags=["classify"],

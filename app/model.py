@@ -332,17 +332,24 @@ class FramingModel:
         thresholds: Mapping[str, float] | None = None,
         explain: bool = False,
         top_k: int = 5,
+        proba: np.ndarray | None = None,
     ) -> list[ParagraphResult]:
-        """Score already segmented paragraphs in one vectorised pass."""
+        """Score already segmented paragraphs in one vectorised pass. ``proba``, shape
+        ``(len(paragraphs), n_labels)``, is their :meth:`predict_proba` when the caller already
+        has it (then ``explain`` must be off: the evidence needs the feature matrix)."""
         limits = self.resolve_thresholds(thresholds)
         texts = [p.text for p in paragraphs]
         if not texts:
             return []
         if explain:  # the evidence needs the feature matrix
+            if proba is not None:
+                raise ValueError("explain needs the features; do not pass proba with explain=True")
             X = self.transform(texts)
             proba = self.score_matrix(X)
-        else:
+        elif proba is None:
             proba = self.predict_proba(texts)
+        elif proba.shape != (len(texts), len(self.labels)):
+            raise ValueError(f"proba has shape {proba.shape}, expected {(len(texts), len(self.labels))}")
         results = []
         for row, (p, scores) in enumerate(zip(paragraphs, proba)):
             results.append(

@@ -131,6 +131,8 @@ class LinearTfidfScorer:
         weighted = self.coef * self.idf[:, None]
         self._block_weights = np.hstack([weighted * in_word[:, None], weighted * ~in_word[:, None]])
         self._block_idf2 = np.stack([self.idf ** 2 * in_word, self.idf ** 2 * ~in_word], axis=1)
+        # both side by side, for one-text scoring: one row gather instead of two
+        self._block_both = np.hstack([self._block_weights, self._block_idf2])
         self.word_vocab = {t: j for j, t in enumerate(word_terms)}
         self.char_vocab = {t: self.n_word + j for j, t in enumerate(char_terms)}
         if len(self.word_vocab) != self.n_word or len(self.char_vocab) != self.n_char:
@@ -350,10 +352,10 @@ class LinearTfidfScorer:
         gather, _ = _ragged_positions(C.indptr, rows)
         columns, counts = np.unique(np.repeat(C.indices[gather], C.data[gather]), return_counts=True)
         f = np.log(counts) + 1
-        scores = f @ self._block_weights[columns]
-        norms = np.sqrt((f * f) @ self._block_idf2[columns])
-        norms[norms == 0] = 1
         L = len(self.labels)
+        products = np.stack([f, f * f]) @ self._block_both.take(columns, axis=0)  # (2, 2L + 2)
+        scores, norms = products[0, :2 * L], np.sqrt(products[1, 2 * L:])
+        norms[norms == 0] = 1
         return (scores[:L] / norms[0] + scores[L:] / norms[1] + self.intercept)[None, :]
 
     def _char_ids(self, word: str) -> tuple[int, ...]:

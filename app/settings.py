@@ -26,6 +26,8 @@ class Settings(BaseSettings):
         default_factory=list, description="If set, every route but /, /healthz and /readyz needs one."
     )
     cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    otel: bool = Field(False, description="FastAPI's native OpenTelemetry spans, metrics and logs (off: "
+                       "the service has its own Prometheus /metrics, and the check costs every request).")
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 
     @field_validator("api_keys", "cors_origins", mode="before")

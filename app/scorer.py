@@ -30,6 +30,11 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.special import expit
 
+try:  # scipy's kernel behind ``A @ B`` for CSR matrices; private, so used only if present
+    from scipy.sparse._sparsetools import csr_matmat as _csr_matmat
+except ImportError:  # pragma: no cover
+    _csr_matmat = None
+
 FORMAT = "framing-scorer/1"
 SCORE_BATCH = 1_000  # paragraphs per sparse product in predict_proba
 CACHE_WORDS = 250_000  # distinct words whose counts are kept; reset when exceeded (bounded memory)
@@ -48,13 +53,44 @@ def char_wb_ngrams(word: str, ngram_range: tuple[int, int]) -> list[str]:
     return grams
 
 
+def char_wb_ngrams_batch(words: Sequence[str], ngram_range: tuple[int, int]) -> tuple[list[str], np.ndarray]:
+    """:func:`char_wb_ngrams` of many words at once: all their n-grams (grouped by n, then by
+    word) and the index of the word each came from, shape ``(len(grams),)``. The slice bounds are
+    computed with numpy over one joined string, so Python only cuts the strings."""
+    lo, hi = ngram_range
+    padded = [f" {w} " for w in words]
+    joined = "".join(padded)
+    lengths = np.fromiter(map(len, padded), dtype=np.int64, count=len(padded))
+    ends = np.cumsum(lengths)
+    offsets = ends - lengths
+    index = np.arange(len(padded))
+    grams: list[str] = []
+    owners = []
+    for n in range(lo, hi + 1):
+        count = np.maximum(lengths - n + 1, 0)
+        if n == lo:  # a padded word shorter than the smallest n counts once, whole (as scikit-learn)
+            count[lengths < lo] = 1
+        if not count.any():
+            break
+        starts = _ranges(offsets, count)
+        stops = np.minimum(starts + n, np.repeat(ends, count))
+        grams += map(joined.__getitem__, map(slice, starts.tolist(), stops.tolist()))
+        owners.append(np.repeat(index, count))
+    return grams, np.concatenate(owners) if owners else np.zeros(0, dtype=np.int64)
+
+
+def _ranges(starts: np.ndarray, sizes: np.ndarray) -> np.ndarray:
+    """``concatenate([arange(a, a + k) for a, k in zip(starts, sizes)])`` without a Python loop."""
+    ends = np.cumsum(sizes)
+    return np.repeat(starts - (ends - sizes), sizes) + np.arange(int(ends[-1]) if len(ends) else 0)
+
+
 def _ragged_positions(indptr: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Positions of ``rows``' entries in a CSR-like ``indptr`` layout, row after row, and each
     row's length."""
     starts = indptr[rows].astype(np.int64)
     sizes = indptr[rows + 1].astype(np.int64) - starts
-    ends = np.cumsum(sizes)
-    return np.repeat(starts - (ends - sizes), sizes) + np.arange(int(ends[-1]) if len(ends) else 0), sizes
+    return _ranges(starts, sizes), sizes
 
 
 class _Growing:
@@ -194,21 +230,14 @@ class LinearTfidfScorer:
         with one) costs a few microseconds per new word.
         """
         n_words, n_features = len(words), self.n_word + self.n_char
-        ngram_range = self.char_ngram_range
-        grams: list[str] = []
-        gram_sizes = np.zeros(n_words, dtype=np.int64)
-        for k, word in enumerate(words):
-            g = char_wb_ngrams(word, ngram_range)
-            grams += g
-            gram_sizes[k] = len(g)
+        grams, gram_owner = char_wb_ngrams_batch(words, self.char_ngram_range)
         token_lists = list(map(self.token.findall, words))
         token_sizes = np.fromiter(map(len, token_lists), dtype=np.int64, count=n_words)
         flat_tokens = list(chain.from_iterable(token_lists))
         tokens = np.fromiter(map(self.token_id.get, flat_tokens, repeat(-1)), dtype=np.int64, count=len(flat_tokens))
         gram_cols = np.fromiter(map(self.char_vocab.get, grams, repeat(-1)), dtype=np.int64, count=len(grams))
         unigram_cols = np.where(tokens >= 0, self.unigram_col[np.maximum(tokens, 0)], -1)
-        owner = np.concatenate([np.repeat(np.arange(n_words, dtype=np.int64), gram_sizes),
-                                np.repeat(np.arange(n_words, dtype=np.int64), token_sizes)])
+        owner = np.concatenate([gram_owner, np.repeat(np.arange(n_words, dtype=np.int64), token_sizes)])
         cols = np.concatenate([gram_cols, unigram_cols])
         keep = cols >= 0
         keys, counts = np.unique(owner[keep] * n_features + cols[keep], return_counts=True)  # sorted by word
@@ -241,12 +270,9 @@ class LinearTfidfScorer:
         """The batch as (text, C row) entries: one per word occurrence and per n-gram (n >= 2)
         occurrence, plus the C matrix arrays they index."""
         n = len(texts)
-        words: list[str] = []
-        per_text = np.zeros(n, dtype=np.int64)
-        for i, text in enumerate(texts):
-            split = text.lower().split()
-            words += split
-            per_text[i] = len(split)
+        splits = [text.lower().split() for text in texts]
+        per_text = np.fromiter(map(len, splits), dtype=np.int64, count=n)
+        words: list[str] = list(chain.from_iterable(splits))
         with self._lock:  # threads share the cache: rows and the arrays they index are taken together
             rows = self._rows_of(words)
             t_indptr, t_ids = self._t_indptr.view, self._t_ids.view
@@ -280,12 +306,23 @@ class LinearTfidfScorer:
         """Raw term counts, shape ``(len(texts), n_word + n_char)``, int32 CSR (unsorted indices)."""
         n, text_of, col_of, C = self._entries(texts)
         # group the entries by text (order within a text does not matter to the product)
-        order = np.argsort(text_of, kind="stable")
-        indptr = np.zeros(n + 1, dtype=np.int64)
+        rows = col_of[np.argsort(text_of, kind="stable")].astype(np.int32)
+        indptr = np.zeros(n + 1, dtype=np.int32)
         np.cumsum(np.bincount(text_of, minlength=n), out=indptr[1:])
-        P = sp.csr_matrix((np.ones(len(order), dtype=np.int32), col_of[order].astype(np.int32), indptr),
-                          shape=(n, C.shape[0]))
-        return P @ C
+        ones = np.ones(len(rows), dtype=np.int32)
+        if _csr_matmat is None or C.indptr.dtype != np.int32 or C.indices.dtype != np.int32:
+            return sp.csr_matrix((ones, rows, indptr), shape=(n, C.shape[0])) @ C
+        # The product P @ C, in one pass: scipy's operator first runs a second, symbolic pass only
+        # to size the result, while the sum of the gathered rows' lengths already bounds it.
+        bound = int(np.diff(C.indptr)[rows].sum()) if len(rows) else 0
+        if bound >= 2 ** 31:  # int32 indices would overflow (SCORE_BATCH keeps batches far below)
+            return sp.csr_matrix((ones, rows, indptr), shape=(n, C.shape[0])) @ C
+        out_indptr = np.empty(n + 1, dtype=np.int32)
+        out_indices, out_data = np.empty(bound, dtype=np.int32), np.empty(bound, dtype=np.int32)
+        _csr_matmat(n, C.shape[1], indptr, rows, ones, C.indptr, C.indices, C.data,
+                    out_indptr, out_indices, out_data)
+        nnz = int(out_indptr[-1])
+        return sp.csr_matrix((out_data[:nnz], out_indices[:nnz], out_indptr), shape=(n, C.shape[1]))
 
     def _word_matrix(self) -> sp.csr_matrix:
         """The cache as a CSR matrix (C row -> term counts), rebuilt only after words were added

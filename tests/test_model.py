@@ -213,3 +213,18 @@ def test_one_paragraph_at_a_time_equals_the_pipeline(model):
     one_by_one = np.vstack([model.predict_proba([t]) for t in texts])
     np.testing.assert_allclose(one_by_one, model.pipeline.predict_proba(texts), rtol=0, atol=1e-9)
     np.testing.assert_allclose(one_by_one, model.predict_proba(texts), rtol=0, atol=1e-9)
+
+
+@pytest.mark.parametrize("ngram_range", [(3, 5), (2, 5), (1, 3), (4, 6)])
+def test_batched_char_ngrams_equal_scikit_learns_char_wb(ngram_range):
+    from collections import Counter
+
+    from sklearn.feature_extraction.text import CountVectorizer
+
+    from app.scorer import char_wb_ngrams_batch
+
+    words = ["a", "ab", "abc", "abcd", "санкции", "x" * 12, "é", "日本", "co-op", "u.s."]
+    analyzer = CountVectorizer(analyzer="char_wb", ngram_range=ngram_range, lowercase=False).build_analyzer()
+    grams, owner = char_wb_ngrams_batch(words, ngram_range)
+    for i, word in enumerate(words):
+        assert Counter(g for g, o in zip(grams, owner) if o == i) == Counter(analyzer(word))

@@ -42,15 +42,7 @@ CACHE_WORDS = 250_000  # distinct words whose counts are kept; reset when exceed
 
 def char_wb_ngrams(word: str, ngram_range: tuple[int, int]) -> list[str]:
     """scikit-learn's ``char_wb`` n-grams of one whitespace-free, lower-cased word."""
-    padded = f" {word} "
-    size = len(padded)
-    grams = []
-    for n in range(ngram_range[0], ngram_range[1] + 1):
-        if size <= n:  # a word shorter than n counts once, and ends the loop (as scikit-learn)
-            grams.append(padded)
-            break
-        grams.extend(padded[i:i + n] for i in range(size - n + 1))
-    return grams
+    return char_wb_ngrams_batch([word], ngram_range)[0]
 
 
 def char_wb_ngrams_batch(words: Sequence[str], ngram_range: tuple[int, int]) -> tuple[list[str], np.ndarray]:
@@ -310,12 +302,11 @@ class LinearTfidfScorer:
         indptr = np.zeros(n + 1, dtype=np.int32)
         np.cumsum(np.bincount(text_of, minlength=n), out=indptr[1:])
         ones = np.ones(len(rows), dtype=np.int32)
-        if _csr_matmat is None or C.indptr.dtype != np.int32 or C.indices.dtype != np.int32:
-            return sp.csr_matrix((ones, rows, indptr), shape=(n, C.shape[0])) @ C
         # The product P @ C, in one pass: scipy's operator first runs a second, symbolic pass only
         # to size the result, while the sum of the gathered rows' lengths already bounds it.
-        bound = int(np.diff(C.indptr)[rows].sum()) if len(rows) else 0
-        if bound >= 2 ** 31:  # int32 indices would overflow (SCORE_BATCH keeps batches far below)
+        bound = int((C.indptr[rows + 1] - C.indptr[rows]).sum(dtype=np.int64))
+        if (_csr_matmat is None or C.indptr.dtype != np.int32 or C.indices.dtype != np.int32
+                or bound >= 2 ** 31):  # int32 indices would overflow (SCORE_BATCH keeps batches far below)
             return sp.csr_matrix((ones, rows, indptr), shape=(n, C.shape[0])) @ C
         out_indptr = np.empty(n + 1, dtype=np.int32)
         out_indices, out_data = np.empty(bound, dtype=np.int32), np.empty(bound, dtype=np.int32)

@@ -13,6 +13,8 @@ are computed once and kept as a row of a sparse word-type matrix ``C``; a batch 
 becomes a sparse matrix ``P`` (paragraph x word type, plus one column per bigram occurrence)
 and its n-gram counts are one product ``P @ C``. Only word bigrams depend on neighbouring words;
 they are found with integer keys over the batch's token-id sequence, without building strings.
+A new word's character n-grams are integer keys too (:class:`CharGramIndex`), so filling the
+cache (every ``framing score --jobs N`` worker starts empty) builds no n-gram string either.
 """
 
 from __future__ import annotations
@@ -40,35 +42,86 @@ SCORE_BATCH = 1_000  # paragraphs per sparse product in predict_proba
 CACHE_WORDS = 250_000  # distinct words whose counts are kept; reset when exceeded (bounded memory)
 
 
-def char_wb_ngrams(word: str, ngram_range: tuple[int, int]) -> list[str]:
-    """scikit-learn's ``char_wb`` n-grams of one whitespace-free, lower-cased word."""
-    return char_wb_ngrams_batch([word], ngram_range)[0]
+class CharGramIndex:
+    """The columns of ``char_wb`` n-grams, found with integer keys instead of strings.
 
+    A vocabulary n-gram is at most ``max_len`` characters from a small alphabet (the characters
+    of the vocabulary's terms, usually a few hundred), so it packs into one int64: ``bits`` per
+    character plus its length. The n-grams of many words are then cut, keyed and looked up
+    (``searchsorted`` over the sorted vocabulary keys) with numpy, without building a string or
+    hashing one per n-gram. A character outside the alphabet gets digit 0, which no vocabulary
+    key has, so an n-gram holding one matches nothing, as it should.
 
-def char_wb_ngrams_batch(words: Sequence[str], ngram_range: tuple[int, int]) -> tuple[list[str], np.ndarray]:
-    """:func:`char_wb_ngrams` of many words at once: all their n-grams (grouped by n, then by
-    word) and the index of the word each came from, shape ``(len(grams),)``. The slice bounds are
-    computed with numpy over one joined string, so Python only cuts the strings."""
-    lo, hi = ngram_range
-    padded = [f" {w} " for w in words]
-    joined = "".join(padded)
-    lengths = np.fromiter(map(len, padded), dtype=np.int64, count=len(padded))
-    ends = np.cumsum(lengths)
-    offsets = ends - lengths
-    index = np.arange(len(padded))
-    grams: list[str] = []
-    owners = []
-    for n in range(lo, hi + 1):
-        count = np.maximum(lengths - n + 1, 0)
-        if n == lo:  # a padded word shorter than the smallest n counts once, whole (as scikit-learn)
-            count[lengths < lo] = 1
-        if not count.any():
-            break
-        starts = _ranges(offsets, count)
-        stops = np.minimum(starts + n, np.repeat(ends, count))
-        grams += map(joined.__getitem__, map(slice, starts.tolist(), stops.tolist()))
-        owners.append(np.repeat(index, count))
-    return grams, np.concatenate(owners) if owners else np.zeros(0, dtype=np.int64)
+    Parameters
+    ----------
+    terms : sequence of str
+        The char vocabulary in column order; column ``first_column + i`` is ``terms[i]``.
+    ngram_range : (int, int)
+    first_column : int, default 0
+    """
+
+    def __init__(self, terms: Sequence[str], ngram_range: tuple[int, int], first_column: int = 0):
+        self.ngram_range = tuple(map(int, ngram_range))
+        self.codes = np.array(sorted(set(map(ord, "".join(terms))) | {ord(" ")}), dtype=np.int64)
+        self.bits = int(len(self.codes)).bit_length()  # digits 1..len(codes); 0 = not in the alphabet
+        self._digit = np.zeros(int(self.codes[-1]) + 1, dtype=np.uint16)  # code point -> digit
+        self._digit[self.codes] = np.arange(1, len(self.codes) + 1)
+        self.max_len = max([self.ngram_range[1], *map(len, terms)])
+        if self.max_len * self.bits + int(self.max_len).bit_length() > 63:
+            raise ValueError("char vocabulary too wide for integer n-gram keys")
+        ids = self._ids("".join(terms))
+        lengths = np.fromiter(map(len, terms), dtype=np.int64, count=len(terms))
+        keys = self._keys(ids, np.cumsum(lengths) - lengths, lengths)
+        order = np.argsort(keys, kind="stable")
+        self.keys, self.columns_of_keys = keys[order], first_column + order
+        if len(keys) and (np.diff(self.keys) == 0).any():
+            raise ValueError("vocabulary terms are not unique")
+
+    def _ids(self, text: str) -> np.ndarray:
+        """Alphabet digit of every character of ``text`` (0 outside the alphabet)."""
+        points = np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
+        top = len(self._digit) - 1
+        return np.where(points <= top, self._digit[np.minimum(points, top)], 0).astype(np.int64)
+
+    def _keys(self, ids: np.ndarray, starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+        """Keys of the substrings ``ids[start:start + length]``."""
+        key = np.zeros(len(starts), dtype=np.int64)
+        last = max(len(ids) - 1, 0)
+        for k in range(int(lengths.max()) if len(lengths) else 0):
+            inside = k < lengths
+            digit = ids[np.minimum(starts + k, last)] if len(ids) else np.zeros_like(starts)
+            key = np.where(inside, (key << self.bits) | digit, key)
+        return key | (lengths << (self.max_len * self.bits))
+
+    def columns(self, words: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+        """scikit-learn's ``char_wb`` n-grams of lower-cased, whitespace-free ``words``, as
+        columns (``-1`` where the n-gram is not in the vocabulary) and the index of the word each
+        came from; both shape ``(n_grams,)``, grouped by n, then by word, then by position."""
+        lo, hi = self.ngram_range
+        lengths = np.fromiter(map(len, words), dtype=np.int64, count=len(words)) + 2  # padded " w "
+        ends = np.cumsum(lengths)
+        offsets = ends - lengths
+        ids = self._ids("".join([f" {w} " for w in words]))
+        index = np.arange(len(words))
+        starts_all, lengths_all, owners = [], [], []
+        for n in range(lo, hi + 1):
+            count = np.maximum(lengths - n + 1, 0)
+            if n == lo:  # a padded word shorter than the smallest n counts once, whole (as scikit-learn)
+                count[lengths < lo] = 1
+            if not count.any():
+                break
+            starts = _ranges(offsets, count)
+            starts_all.append(starts)
+            lengths_all.append(np.minimum(starts + n, np.repeat(ends, count)) - starts)
+            owners.append(np.repeat(index, count))
+        if not owners:
+            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+        keys = self._keys(ids, np.concatenate(starts_all), np.concatenate(lengths_all))
+        if not len(self.keys):
+            return np.full(len(keys), -1, dtype=np.int64), np.concatenate(owners)
+        pos = np.minimum(np.searchsorted(self.keys, keys), len(self.keys) - 1)
+        cols = np.where(self.keys[pos] == keys, self.columns_of_keys[pos], -1)
+        return cols, np.concatenate(owners)
 
 
 def _ranges(starts: np.ndarray, sizes: np.ndarray) -> np.ndarray:
@@ -155,48 +208,48 @@ class LinearTfidfScorer:
         self.token_pattern = token_pattern
         self.token = re.compile(token_pattern)
         self.idf = np.concatenate([self.word_idf, self.char_idf])
-        in_word = np.arange(self.n_word + self.n_char) < self.n_word
+        # per block (word rows, char rows): idf-weighted coefficients and squared idf, side by side
+        # in _block_both (one-text scoring gathers rows once), and apart for the batch products
+        nw, L = self.n_word, n_labels
+        both = np.zeros((self.n_word + self.n_char, 2 * L + 2))
         weighted = self.coef * self.idf[:, None]
-        self._block_weights = np.hstack([weighted * in_word[:, None], weighted * ~in_word[:, None]])
-        self._block_idf2 = np.stack([self.idf ** 2 * in_word, self.idf ** 2 * ~in_word], axis=1)
-        # both side by side, for one-text scoring: one row gather instead of two
-        self._block_both = np.hstack([self._block_weights, self._block_idf2])
+        both[:nw, :L], both[nw:, L:2 * L] = weighted[:nw], weighted[nw:]
+        both[:nw, 2 * L], both[nw:, 2 * L + 1] = self.word_idf ** 2, self.char_idf ** 2
+        self._block_both = both
+        self._block_weights = np.ascontiguousarray(both[:, :2 * L])
+        self._block_idf2 = np.ascontiguousarray(both[:, 2 * L:])
         self.word_vocab = {t: j for j, t in enumerate(word_terms)}
-        self.char_vocab = {t: self.n_word + j for j, t in enumerate(char_terms)}
-        if len(self.word_vocab) != self.n_word or len(self.char_vocab) != self.n_char:
+        if len(self.word_vocab) != self.n_word:
             raise ValueError("vocabulary terms are not unique")
+        self.char_index = CharGramIndex(char_terms, self.char_ngram_range, first_column=self.n_word)
+        self._char_terms_text = "\n".join(char_terms)  # for save(): one string, not 10^5 objects
 
         # token table: every word of every word term; an n-gram is a key over token ids
-        token_id: dict[str, int] = {}
-        for term in word_terms:
-            for tok in term.split(" "):
-                token_id.setdefault(tok, len(token_id))
-        self.token_id = token_id
+        sizes = np.fromiter(map(str.count, word_terms, repeat(" ")), dtype=np.int64, count=self.n_word) + 1
+        flat = " ".join(word_terms).split(" ") if self.n_word else []  # one list, not one per term
+        self.token_id = token_id = dict(zip(dict.fromkeys(flat), range(len(flat))))
         self.n_tokens = T = max(len(token_id), 1)
         if T ** hi >= 2 ** 62:
             raise ValueError("word vocabulary too large for integer n-gram keys")
+        flat_ids = np.fromiter(map(token_id.__getitem__, flat), dtype=np.int64, count=len(flat))
+        term_start = np.cumsum(sizes) - sizes
         self.unigram_col = np.full(T, -1, dtype=np.int64)
-        ngram_keys: dict[int, list[tuple[int, int]]] = {n: [] for n in range(2, hi + 1)}
-        for term, j in self.word_vocab.items():
-            ids = [token_id[tok] for tok in term.split(" ")]
-            if len(ids) == 1:
-                self.unigram_col[ids[0]] = j
-            else:
-                key = 0
-                for t in ids:
-                    key = key * T + t
-                ngram_keys[len(ids)].append((key, j))
+        single = np.flatnonzero(sizes == 1)
+        self.unigram_col[flat_ids[term_start[single]]] = single
         # per n >= 2: sorted keys and their columns; the C matrix starts with one identity row per
         # such term, so an n-gram occurrence is a P entry pointing at its term's row
         self._ngram_tables: dict[int, tuple[np.ndarray, np.ndarray, int]] = {}
         first_row, identity_cols = 0, []
-        for n, pairs in ngram_keys.items():
-            pairs.sort()
-            keys = np.array([k for k, _ in pairs], dtype=np.int64)
-            cols = np.array([j for _, j in pairs], dtype=np.int64)
+        for n in range(2, hi + 1):
+            cols = np.flatnonzero(sizes == n)
+            keys = np.zeros(len(cols), dtype=np.int64)
+            for k in range(n):
+                keys = keys * T + flat_ids[term_start[cols] + k]
+            order = np.argsort(keys, kind="stable")
+            keys, cols = keys[order], cols[order]
             self._ngram_tables[n] = (keys, cols, first_row)
             identity_cols.append(cols)
-            first_row += len(pairs)
+            first_row += len(cols)
         self._n_identity = first_row
         self._identity_cols = np.concatenate(identity_cols) if identity_cols else np.zeros(0, np.int64)
         self.cache_words = int(cache_words)
@@ -222,12 +275,11 @@ class LinearTfidfScorer:
         with one) costs a few microseconds per new word.
         """
         n_words, n_features = len(words), self.n_word + self.n_char
-        grams, gram_owner = char_wb_ngrams_batch(words, self.char_ngram_range)
+        gram_cols, gram_owner = self.char_index.columns(words)
         token_lists = list(map(self.token.findall, words))
         token_sizes = np.fromiter(map(len, token_lists), dtype=np.int64, count=n_words)
         flat_tokens = list(chain.from_iterable(token_lists))
         tokens = np.fromiter(map(self.token_id.get, flat_tokens, repeat(-1)), dtype=np.int64, count=len(flat_tokens))
-        gram_cols = np.fromiter(map(self.char_vocab.get, grams, repeat(-1)), dtype=np.int64, count=len(grams))
         unigram_cols = np.where(tokens >= 0, self.unigram_col[np.maximum(tokens, 0)], -1)
         owner = np.concatenate([gram_owner, np.repeat(np.arange(n_words, dtype=np.int64), token_sizes)])
         cols = np.concatenate([gram_cols, unigram_cols])
@@ -388,8 +440,8 @@ class LinearTfidfScorer:
 
     def _char_ids(self, word: str) -> tuple[int, ...]:
         """Columns of one token's ``char_wb`` n-grams, with repeats (for explanations)."""
-        get = self.char_vocab.get
-        return tuple(j for j in map(get, char_wb_ngrams(word, self.char_ngram_range)) if j is not None)
+        cols, _ = self.char_index.columns([word])
+        return tuple(cols[cols >= 0].tolist())
 
     # -- persistence ---------------------------------------------------------------------
     @classmethod
@@ -420,7 +472,6 @@ class LinearTfidfScorer:
     def save(self, path: str | Path) -> None:
         """Write a compressed ``.npz`` of numeric arrays and UTF-8 bytes (no pickled objects)."""
         inverse_word = sorted(self.word_vocab, key=self.word_vocab.__getitem__)
-        inverse_char = sorted(self.char_vocab, key=self.char_vocab.__getitem__)
         config = {"format": FORMAT, "labels": list(self.labels), "word_ngram_range": list(self.word_ngram_range),
                   "char_ngram_range": list(self.char_ngram_range), "token_pattern": self.token_pattern}
 
@@ -430,7 +481,7 @@ class LinearTfidfScorer:
         # terms never hold a newline (tokens are \w runs, char n-grams come from whitespace-split words)
         with open(path, "wb") as handle:
             np.savez_compressed(handle, config=utf8(json.dumps(config)), word_terms=utf8("\n".join(inverse_word)),
-                                char_terms=utf8("\n".join(inverse_char)), word_idf=self.word_idf,
+                                char_terms=utf8(self._char_terms_text), word_idf=self.word_idf,
                                 char_idf=self.char_idf, coef=self.coef, intercept=self.intercept,
                                 cal_a=self.cal_a, cal_b=self.cal_b)
 

@@ -216,15 +216,23 @@ def test_one_paragraph_at_a_time_equals_the_pipeline(model):
 
 
 @pytest.mark.parametrize("ngram_range", [(3, 5), (2, 5), (1, 3), (4, 6)])
-def test_batched_char_ngrams_equal_scikit_learns_char_wb(ngram_range):
+def test_integer_keyed_char_ngrams_equal_scikit_learns_char_wb(ngram_range):
+    """The scorer finds char n-gram columns by integer keys: per word, the same multiset of
+    columns as scikit-learn's analyzer gives n-grams, and -1 exactly for n-grams outside the
+    vocabulary (unknown characters included)."""
     from collections import Counter
 
     from sklearn.feature_extraction.text import CountVectorizer
 
-    from app.scorer import char_wb_ngrams_batch
+    from app.scorer import CharGramIndex
 
-    words = ["a", "ab", "abc", "abcd", "санкции", "x" * 12, "é", "日本", "co-op", "u.s."]
+    words = ["a", "ab", "abc", "abcd", "санкции", "x" * 12, "é", "日本", "co-op", "u.s.", "\ud800x", "🚫ab"]
     analyzer = CountVectorizer(analyzer="char_wb", ngram_range=ngram_range, lowercase=False).build_analyzer()
-    grams, owner = char_wb_ngrams_batch(words, ngram_range)
+    grams_of = {w: analyzer(w) for w in words}
+    known = sorted({g for w in words[:-3] for g in grams_of[w]})  # the last words' own n-grams stay unknown
+    column = {g: 100 + i for i, g in enumerate(known)}
+    index = CharGramIndex(known, ngram_range, first_column=100)
+    cols, owner = index.columns(words)
+    assert len(cols) == sum(map(len, grams_of.values()))
     for i, word in enumerate(words):
-        assert Counter(g for g, o in zip(grams, owner) if o == i) == Counter(analyzer(word))
+        assert Counter(cols[owner == i].tolist()) == Counter(column.get(g, -1) for g in grams_of[word])

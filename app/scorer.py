@@ -63,11 +63,11 @@ class CharGramIndex:
     def __init__(self, terms: Sequence[str], ngram_range: tuple[int, int], first_column: int = 0):
         self.ngram_range = tuple(map(int, ngram_range))
         self.codes = np.array(sorted(set(map(ord, "".join(terms))) | {ord(" ")}), dtype=np.int64)
-        self.bits = int(len(self.codes)).bit_length()  # digits 1..len(codes); 0 = not in the alphabet
+        self.bits = len(self.codes).bit_length()  # digits 1..len(codes); 0 = not in the alphabet
         self._digit = np.zeros(int(self.codes[-1]) + 1, dtype=np.uint16)  # code point -> digit
         self._digit[self.codes] = np.arange(1, len(self.codes) + 1)
         self.max_len = max([self.ngram_range[1], *map(len, terms)])
-        if self.max_len * self.bits + int(self.max_len).bit_length() > 63:
+        if self.max_len * self.bits + self.max_len.bit_length() > 63:
             raise ValueError("char vocabulary too wide for integer n-gram keys")
         ids = self._ids("".join(terms))
         lengths = np.fromiter(map(len, terms), dtype=np.int64, count=len(terms))

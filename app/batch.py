@@ -217,7 +217,7 @@ def run_score(options: ScoreOptions, output: Path, *, model_path: Path | None = 
         manifest.write_text(json.dumps(asdict(options)), "utf-8")
 
     done = batch_io.completed_parts(partial)
-    total = batch_io.count_records(paths)
+    total = batch_io.count_records(paths) if progress else None  # a pass over the input, only for the ETA
     bar = tqdm(total=total, unit="doc", disable=not progress, file=sys.stderr, dynamic_ncols=True,
                desc="scoring")
     paragraphs_seen = 0

@@ -8,6 +8,7 @@ whose parts are complete and recomputes the rest: each paragraph ends up in the 
 
 from __future__ import annotations
 
+import gc
 import json
 import multiprocessing
 import shutil
@@ -199,6 +200,9 @@ def run_score(options: ScoreOptions, output: Path, *, model_path: Path | None = 
     manifest = partial / "manifest.json"
     suffix = output.suffix.lower()
     labels = _model(str(model_path)).labels  # fail now, with one clear line, before writing anything
+    # the imports and the model live as long as the process: frozen, collections skip them, and
+    # forked workers do not copy their pages by touching them (as the gc module's docs advise)
+    gc.freeze()
 
     if resume:
         if not manifest.exists():

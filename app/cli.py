@@ -159,8 +159,13 @@ def score(
 
 
 def main() -> None:  # console-script entry point
+    import atexit
+    import gc
     import os
 
+    # At exit the interpreter's last collection walks every object (numpy, scipy, pandas, the
+    # model) only to free memory the OS reclaims anyway: 0.15-0.3 s of every short command.
+    atexit.register(gc.freeze)
     try:
         cli(standalone_mode=True)
     except SystemExit:

@@ -2,8 +2,10 @@
 
     python bench/http_bench.py [--seconds 10]
 
-Both run under uvicorn with one worker on loopback; wrk drives them at concurrency 1, 8 and 32
-with a one-paragraph request and a 4,000-word article (explain off, as the peer has none).
+Both run under uvicorn on loopback, first with one worker each, then with two each (the Docker
+image's production setting, ``WORKERS=2``); wrk drives them at concurrency 1, 8 and 32 with a
+one-paragraph request and a 4,000-word article (explain off, as the peer has none). Ratios compare
+servers with the same number of workers.
 """
 
 from __future__ import annotations
@@ -31,18 +33,23 @@ def main() -> None:
     bodies = {"one paragraph": json.dumps({"text": one, "explain": False}),
               "4,000-word article": json.dumps({"text": article_text, "explain": False})}
     results = {}
+    def naive(workers):
+        return lambda port: start_server([sys.executable, "-m", "uvicorn", "bench.naive_app:app", "--port", str(port),
+                                          "--workers", str(workers), "--log-level", "warning"], port)
+
     servers = {
         "project (framing serve)": lambda port: project_server(port, workers=1),
-        "naive FastAPI peer": lambda port: start_server(
-            [sys.executable, "-m", "uvicorn", "bench.naive_app:app", "--port", str(port), "--log-level", "warning"], port),
+        "naive FastAPI peer": naive(1),
+        "project, 2 workers": lambda port: project_server(port, workers=2),
+        "naive peer, 2 workers": naive(2),
     }
     for name, start in servers.items():
         port = free_port()
         proc = start(port)
         try:
-            results[name] = {"rss_mb_after_load": round(rss_mb(proc.pid), 1)}
+            results[name] = {"rss_mb_after_load": round(rss_mb(proc.pid), 1)}  # the supervisor with 2 workers
             for kind, body in bodies.items():
-                wrk(f"http://127.0.0.1:{port}", [("/v1/classify", body)], 8, 2)  # warm-up
+                wrk(f"http://127.0.0.1:{port}", [("/v1/classify", body)], 8, 4)  # warm-up (every worker loaded)
                 for c in (1, 8, 32):
                     r = wrk(f"http://127.0.0.1:{port}", [("/v1/classify", body)], c, args.seconds)
                     results[name][f"{kind}, c={c}"] = r
@@ -51,8 +58,10 @@ def main() -> None:
         finally:
             proc.terminate()
             proc.wait(30)
-    ratio = {kind: results["project (framing serve)"][f"{kind}, c=32"]["requests_per_s"]
-             / results["naive FastAPI peer"][f"{kind}, c=32"]["requests_per_s"] for kind in bodies}
+    pairs = {"1 worker": ("project (framing serve)", "naive FastAPI peer"),
+             "2 workers": ("project, 2 workers", "naive peer, 2 workers")}
+    ratio = {f"{kind}, {w}": results[a][f"{kind}, c=32"]["requests_per_s"] / results[b][f"{kind}, c=32"]["requests_per_s"]
+             for w, (a, b) in pairs.items() for kind in bodies}
     print("project/naive requests/s at c=32:", {k: round(v, 2) for k, v in ratio.items()})
     save("http", {"words_in_article": words, "results": results, "project_over_naive_c32": ratio})
 

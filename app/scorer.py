@@ -64,11 +64,17 @@ class CharGramIndex:
         self.ngram_range = tuple(map(int, ngram_range))
         self.codes = np.array(sorted(set(map(ord, "".join(terms))) | {ord(" ")}), dtype=np.int64)
         self.bits = len(self.codes).bit_length()  # digits 1..len(codes); 0 = not in the alphabet
+        self.max_len = max([self.ngram_range[1], *map(len, terms)])
+        self._by_string: dict[str, int] | None = None
+        if self.max_len * self.bits + self.max_len.bit_length() > 63:
+            # an alphabet too large for one int64 per n-gram (thousands of characters, e.g. CJK):
+            # look n-grams up as strings instead, slower but exact
+            self._by_string = dict(zip(terms, range(first_column, first_column + len(terms))))
+            if len(self._by_string) != len(terms):
+                raise ValueError("vocabulary terms are not unique")
+            return
         self._digit = np.zeros(int(self.codes[-1]) + 1, dtype=np.uint16)  # code point -> digit
         self._digit[self.codes] = np.arange(1, len(self.codes) + 1)
-        self.max_len = max([self.ngram_range[1], *map(len, terms)])
-        if self.max_len * self.bits + self.max_len.bit_length() > 63:
-            raise ValueError("char vocabulary too wide for integer n-gram keys")
         ids = self._ids("".join(terms))
         lengths = np.fromiter(map(len, terms), dtype=np.int64, count=len(terms))
         keys = self._keys(ids, np.cumsum(lengths) - lengths, lengths)
@@ -97,6 +103,9 @@ class CharGramIndex:
         """scikit-learn's ``char_wb`` n-grams of lower-cased, whitespace-free ``words``, as
         columns (``-1`` where the n-gram is not in the vocabulary) and the index of the word each
         came from; both shape ``(n_grams,)``, grouped by n, then by word, then by position."""
+        if self._by_string is not None:
+            grams, owners = _char_wb_ngram_strings(words, self.ngram_range)
+            return np.fromiter(map(self._by_string.get, grams, repeat(-1)), dtype=np.int64, count=len(grams)), owners
         lo, hi = self.ngram_range
         lengths = np.fromiter(map(len, words), dtype=np.int64, count=len(words)) + 2  # padded " w "
         ends = np.cumsum(lengths)
@@ -122,6 +131,30 @@ class CharGramIndex:
         pos = np.minimum(np.searchsorted(self.keys, keys), len(self.keys) - 1)
         cols = np.where(self.keys[pos] == keys, self.columns_of_keys[pos], -1)
         return cols, np.concatenate(owners)
+
+
+def _char_wb_ngram_strings(words: Sequence[str], ngram_range: tuple[int, int]) -> tuple[list[str], np.ndarray]:
+    """:meth:`CharGramIndex.columns`' n-grams as strings, in the same order (for wide alphabets)."""
+    lo, hi = ngram_range
+    padded = [f" {w} " for w in words]
+    joined = "".join(padded)
+    lengths = np.fromiter(map(len, padded), dtype=np.int64, count=len(padded))
+    ends = np.cumsum(lengths)
+    offsets = ends - lengths
+    index = np.arange(len(padded))
+    grams: list[str] = []
+    owners = []
+    for n in range(lo, hi + 1):
+        count = np.maximum(lengths - n + 1, 0)
+        if n == lo:  # a padded word shorter than the smallest n counts once, whole (as scikit-learn)
+            count[lengths < lo] = 1
+        if not count.any():
+            break
+        starts = _ranges(offsets, count)
+        stops = np.minimum(starts + n, np.repeat(ends, count))
+        grams += map(joined.__getitem__, map(slice, starts.tolist(), stops.tolist()))
+        owners.append(np.repeat(index, count))
+    return grams, np.concatenate(owners) if owners else np.zeros(0, dtype=np.int64)
 
 
 def _ranges(starts: np.ndarray, sizes: np.ndarray) -> np.ndarray:

@@ -215,11 +215,13 @@ def test_one_paragraph_at_a_time_equals_the_pipeline(model):
     np.testing.assert_allclose(one_by_one, model.predict_proba(texts), rtol=0, atol=1e-9)
 
 
+@pytest.mark.parametrize("wide", [False, True])
 @pytest.mark.parametrize("ngram_range", [(3, 5), (2, 5), (1, 3), (4, 6)])
-def test_integer_keyed_char_ngrams_equal_scikit_learns_char_wb(ngram_range):
+def test_integer_keyed_char_ngrams_equal_scikit_learns_char_wb(ngram_range, wide):
     """The scorer finds char n-gram columns by integer keys: per word, the same multiset of
     columns as scikit-learn's analyzer gives n-grams, and -1 exactly for n-grams outside the
-    vocabulary (unknown characters included)."""
+    vocabulary (unknown characters included). A vocabulary of thousands of characters (too wide
+    for one int64 per n-gram) is looked up by string, with the same result."""
     from collections import Counter
 
     from sklearn.feature_extraction.text import CountVectorizer
@@ -230,8 +232,11 @@ def test_integer_keyed_char_ngrams_equal_scikit_learns_char_wb(ngram_range):
     analyzer = CountVectorizer(analyzer="char_wb", ngram_range=ngram_range, lowercase=False).build_analyzer()
     grams_of = {w: analyzer(w) for w in words}
     known = sorted({g for w in words[:-3] for g in grams_of[w]})  # the last words' own n-grams stay unknown
+    if wide:
+        known += [chr(0x4E00 + i) * 3 for i in range(5000)]
     column = {g: 100 + i for i, g in enumerate(known)}
     index = CharGramIndex(known, ngram_range, first_column=100)
+    assert (index._by_string is not None) == (wide and ngram_range[1] >= 5)  # 13 bits a character
     cols, owner = index.columns(words)
     assert len(cols) == sum(map(len, grams_of.values()))
     for i, word in enumerate(words):

@@ -103,58 +103,39 @@ class CharGramIndex:
         """scikit-learn's ``char_wb`` n-grams of lower-cased, whitespace-free ``words``, as
         columns (``-1`` where the n-gram is not in the vocabulary) and the index of the word each
         came from; both shape ``(n_grams,)``, grouped by n, then by word, then by position."""
+        padded = "".join([f" {w} " for w in words])
+        starts, stops, owners = char_wb_spans(words, self.ngram_range)
         if self._by_string is not None:
-            grams, owners = _char_wb_ngram_strings(words, self.ngram_range)
-            return np.fromiter(map(self._by_string.get, grams, repeat(-1)), dtype=np.int64, count=len(grams)), owners
-        lo, hi = self.ngram_range
-        lengths = np.fromiter(map(len, words), dtype=np.int64, count=len(words)) + 2  # padded " w "
-        ends = np.cumsum(lengths)
-        offsets = ends - lengths
-        ids = self._ids("".join([f" {w} " for w in words]))
-        index = np.arange(len(words))
-        starts_all, lengths_all, owners = [], [], []
-        for n in range(lo, hi + 1):
-            count = np.maximum(lengths - n + 1, 0)
-            if n == lo:  # a padded word shorter than the smallest n counts once, whole (as scikit-learn)
-                count[lengths < lo] = 1
-            if not count.any():
-                break
-            starts = _ranges(offsets, count)
-            starts_all.append(starts)
-            lengths_all.append(np.minimum(starts + n, np.repeat(ends, count)) - starts)
-            owners.append(np.repeat(index, count))
-        if not owners:
-            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
-        keys = self._keys(ids, np.concatenate(starts_all), np.concatenate(lengths_all))
+            grams = map(padded.__getitem__, map(slice, starts.tolist(), stops.tolist()))
+            return np.fromiter(map(self._by_string.get, grams, repeat(-1)), dtype=np.int64, count=len(starts)), owners
+        keys = self._keys(self._ids(padded), starts, stops - starts)
         if not len(self.keys):
-            return np.full(len(keys), -1, dtype=np.int64), np.concatenate(owners)
+            return np.full(len(keys), -1, dtype=np.int64), owners
         pos = np.minimum(np.searchsorted(self.keys, keys), len(self.keys) - 1)
-        cols = np.where(self.keys[pos] == keys, self.columns_of_keys[pos], -1)
-        return cols, np.concatenate(owners)
+        return np.where(self.keys[pos] == keys, self.columns_of_keys[pos], -1), owners
 
 
-def _char_wb_ngram_strings(words: Sequence[str], ngram_range: tuple[int, int]) -> tuple[list[str], np.ndarray]:
-    """:meth:`CharGramIndex.columns`' n-grams as strings, in the same order (for wide alphabets)."""
+def char_wb_spans(words: Sequence[str], ngram_range: tuple[int, int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Where scikit-learn's ``char_wb`` n-grams of ``words`` lie in ``"".join(f" {w} " ...)``:
+    start, stop and the index of the word of each, shapes ``(n_grams,)``, grouped by n, then by
+    word, then by position. Computed with numpy, without cutting a string."""
     lo, hi = ngram_range
-    padded = [f" {w} " for w in words]
-    joined = "".join(padded)
-    lengths = np.fromiter(map(len, padded), dtype=np.int64, count=len(padded))
+    lengths = np.fromiter(map(len, words), dtype=np.int64, count=len(words)) + 2  # padded " w "
     ends = np.cumsum(lengths)
     offsets = ends - lengths
-    index = np.arange(len(padded))
-    grams: list[str] = []
-    owners = []
+    index = np.arange(len(words))
+    starts, stops, owners = [np.zeros(0, dtype=np.int64)], [np.zeros(0, dtype=np.int64)], [np.zeros(0, dtype=np.int64)]
     for n in range(lo, hi + 1):
         count = np.maximum(lengths - n + 1, 0)
         if n == lo:  # a padded word shorter than the smallest n counts once, whole (as scikit-learn)
             count[lengths < lo] = 1
         if not count.any():
             break
-        starts = _ranges(offsets, count)
-        stops = np.minimum(starts + n, np.repeat(ends, count))
-        grams += map(joined.__getitem__, map(slice, starts.tolist(), stops.tolist()))
+        first = _ranges(offsets, count)
+        starts.append(first)
+        stops.append(np.minimum(first + n, np.repeat(ends, count)))
         owners.append(np.repeat(index, count))
-    return grams, np.concatenate(owners) if owners else np.zeros(0, dtype=np.int64)
+    return np.concatenate(starts), np.concatenate(stops), np.concatenate(owners)
 
 
 def _ranges(starts: np.ndarray, sizes: np.ndarray) -> np.ndarray:

@@ -301,8 +301,9 @@ class FramingModel:
                 j = word_vocab.get(" ".join(lower[i : i + n]))
                 if j is not None:
                     owners.setdefault(j, []).append(tuple(range(i, i + n)))
+        char_ids = scorer.char_ids(lower)
         for i, token in enumerate(lower):
-            for j in scorer.char_ids(token):
+            for j in char_ids[token]:
                 owners.setdefault(j, []).append((i,))
         for j, places in owners.items():
             x = values.get(j)

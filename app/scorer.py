@@ -23,7 +23,6 @@ import json
 import re
 import threading
 from collections.abc import Sequence
-from functools import lru_cache
 from itertools import chain, repeat
 from pathlib import Path
 from typing import Any
@@ -269,7 +268,7 @@ class LinearTfidfScorer:
         self.cache_words = int(cache_words)
         self._lock = threading.Lock()
         self._reset_cache()
-        self.char_ids = lru_cache(maxsize=100_000)(self._char_ids)
+        self._char_ids_memo: dict[str, tuple[int, ...]] = {}
 
     # -- the per-word cache --------------------------------------------------------------
     def _reset_cache(self) -> None:
@@ -452,10 +451,26 @@ class LinearTfidfScorer:
         norms[norms == 0] = 1
         return (scores[:L] / norms[0] + scores[L:] / norms[1] + self.intercept)[None, :]
 
-    def _char_ids(self, word: str) -> tuple[int, ...]:
-        """Columns of one token's ``char_wb`` n-grams, with repeats (for explanations)."""
-        cols, _ = self.char_index.columns([word])
-        return tuple(cols[cols >= 0].tolist())
+    def char_ids(self, words: Sequence[str]) -> dict[str, tuple[int, ...]]:
+        """Columns of each token's ``char_wb`` n-grams, with repeats (for explanations). Tokens
+        not seen before are computed together, in one call (numpy's set-up costs more than one
+        short word's n-grams); the memo is bounded like the word cache."""
+        distinct = list(dict.fromkeys(words))
+        with self._lock:
+            memo = self._char_ids_memo
+            new = [w for w in distinct if w not in memo]
+            if new and len(memo) + len(new) > self.cache_words:  # full: start again with these words
+                memo.clear()
+                new = distinct
+            if new:
+                cols, owners = self.char_index.columns(new)
+                keep = cols >= 0
+                cols, owners = cols[keep], owners[keep]
+                order = np.argsort(owners, kind="stable")  # by word; each word's n-grams keep their order
+                bounds = np.searchsorted(owners[order], np.arange(len(new) + 1)).tolist()
+                grouped = cols[order].tolist()
+                memo.update((w, tuple(grouped[bounds[k]:bounds[k + 1]])) for k, w in enumerate(new))
+            return {w: memo[w] for w in distinct}
 
     # -- persistence ---------------------------------------------------------------------
     @classmethod

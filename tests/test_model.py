@@ -241,3 +241,21 @@ def test_integer_keyed_char_ngrams_equal_scikit_learns_char_wb(ngram_range, wide
     assert len(cols) == sum(map(len, grams_of.values()))
     for i, word in enumerate(words):
         assert Counter(cols[owner == i].tolist()) == Counter(column.get(g, -1) for g in grams_of[word])
+
+
+def test_explanation_n_grams_equal_scikit_learns_with_a_memo_that_keeps_overflowing(model, small_cache_scorer):
+    """Evidence words come from each token's char n-gram columns: computed many tokens at a time and
+    memoised (bounded), they are the columns scikit-learn's analyzer gives, whatever the memo held."""
+    from collections import Counter
+
+    char = model.pipeline.named_steps["features"].transformer_list[1][1]
+    analyzer, vocabulary = char.build_analyzer(), char.vocabulary_
+    offset = model.scorer.n_word
+    tokens = "санкции sanctions the our own импортозамещение chips x sanctions straße 🚫".split()
+    for scorer in (model.scorer, small_cache_scorer, small_cache_scorer):  # cache_words=5: overflows
+        for batch in (tokens, tokens[3:], tokens[:2] + ["суверенитет", "technology"]):
+            got = scorer.char_ids(batch)
+            assert set(got) == set(batch)
+            for token in batch:
+                want = Counter(offset + vocabulary[g] for g in analyzer(token) if g in vocabulary)
+                assert Counter(got[token]) == want

@@ -91,11 +91,9 @@ class CharGramIndex:
     def _keys(self, ids: np.ndarray, starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
         """Keys of the substrings ``ids[start:start + length]``."""
         key = np.zeros(len(starts), dtype=np.int64)
-        last = max(len(ids) - 1, 0)
-        for k in range(int(lengths.max()) if len(lengths) else 0):
-            inside = k < lengths
-            digit = ids[np.minimum(starts + k, last)] if len(ids) else np.zeros_like(starts)
-            key = np.where(inside, (key << self.bits) | digit, key)
+        for k in range(int(lengths.max()) if len(lengths) else 0):  # no substrings: no ids either
+            digit = ids[np.minimum(starts + k, len(ids) - 1)]
+            key = np.where(k < lengths, (key << self.bits) | digit, key)
         return key | (lengths << (self.max_len * self.bits))
 
     def columns(self, words: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:

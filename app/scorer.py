@@ -89,11 +89,18 @@ class CharGramIndex:
         return np.where(points <= top, self._digit[np.minimum(points, top)], 0).astype(np.int64)
 
     def _keys(self, ids: np.ndarray, starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
-        """Keys of the substrings ``ids[start:start + length]``."""
+        """Keys of the substrings ``ids[start:start + length]`` (``1 <= length <= max_len``).
+
+        The keys of every substring of one length ``m`` are one rolling array over ``ids``
+        (``r_m[i] = r_{m-1}[i] << bits | ids[i + m - 1]``), made with contiguous slices, so each
+        substring costs one gather, not one per character."""
         key = np.zeros(len(starts), dtype=np.int64)
-        for k in range(int(lengths.max()) if len(lengths) else 0):  # no substrings: no ids either
-            digit = ids[np.minimum(starts + k, len(ids) - 1)]
-            key = np.where(k < lengths, (key << self.bits) | digit, key)
+        rolling = ids
+        for m in range(1, int(lengths.max()) + 1 if len(lengths) else 1):
+            if m > 1:
+                rolling = (rolling[:-1] << self.bits) | ids[m - 1:]
+            of_length = np.flatnonzero(lengths == m)
+            key[of_length] = rolling[starts[of_length]]
         return key | (lengths << (self.max_len * self.bits))
 
     def columns(self, words: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
@@ -294,13 +301,15 @@ class LinearTfidfScorer:
         unigram_cols = np.where(tokens >= 0, self.unigram_col[np.maximum(tokens, 0)], -1)
         owner = np.concatenate([gram_owner, np.repeat(np.arange(n_words, dtype=np.int64), token_sizes)])
         cols = np.concatenate([gram_cols, unigram_cols])
-        keep = cols >= 0
-        keys, counts = np.unique(owner[keep] * n_features + cols[keep], return_counts=True)  # sorted by word
-        sizes = np.bincount(keys // n_features, minlength=n_words)
+        keep = np.flatnonzero(cols >= 0)
+        # row by row (each part is already in word order, so the stable sort only merges them); an
+        # n-gram twice in a word stays two entries of 1, which the product P @ C adds up
+        keep = keep[np.argsort(owner[keep], kind="stable")]
+        sizes = np.bincount(owner[keep], minlength=n_words)
         base = len(self._c_indptr.view) - 1
         self._word_row.update(zip(words, range(base, base + n_words)))
-        self._c_indices.extend((keys % n_features).astype(np.int32))
-        self._c_data.extend(counts.astype(np.int32))
+        self._c_indices.extend(cols[keep].astype(np.int32))
+        self._c_data.extend(np.ones(len(keep), dtype=np.int32))
         self._c_indptr.extend(self._c_indptr.view[-1] + np.cumsum(sizes, dtype=np.int64))
         self._t_ids.extend(tokens.astype(np.int32))
         self._t_indptr.extend(self._t_indptr.view[-1] + np.cumsum(token_sizes, dtype=np.int64))

@@ -253,10 +253,32 @@ def render(table: pa.Table, suffix: str) -> bytes:
                    for record in table.to_pylist()).encode("utf-8")
 
 
+def _as_text(value: Any) -> Any:
+    if value is None or (isinstance(value, float) and value != value):
+        return None
+    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, default=str)
+
+
+def _arrow_table(frame: pd.DataFrame) -> pa.Table:
+    """``frame`` as an Arrow table. A carried column whose values mix types (a JSON field that is
+    a number in one record and text in another) is written as text instead of failing the run."""
+    try:
+        return pa.Table.from_pandas(frame, preserve_index=False)
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        frame = frame.copy()
+    for name in frame.columns:
+        if frame[name].dtype == object:
+            try:
+                pa.array(frame[name], from_pandas=True)
+            except (pa.ArrowInvalid, pa.ArrowTypeError):
+                frame[name] = [_as_text(v) for v in frame[name]]
+    return pa.Table.from_pandas(frame, preserve_index=False)
+
+
 def _write_frame(directory: Path, name: str, frame: pd.DataFrame, suffix: str) -> None:
     """A part as Parquet, plus its rows already rendered for a JSONL or CSV output (done by the
     worker, in parallel; :func:`finalize` then only concatenates when all parts share columns)."""
-    table = pa.Table.from_pandas(frame, preserve_index=False)
+    table = _arrow_table(frame)
     _atomic_write(directory / f"{name}.parquet", lambda p: pq.write_table(table, p))
     if suffix != ".parquet":
         _atomic_write(directory / f"{name}.rendered", lambda p: p.write_bytes(render(table, suffix)))
@@ -288,7 +310,23 @@ def _unified_schema(files: list[Path]) -> pa.Schema | None:
     schemas = [pq.read_schema(f) for f in files]
     if not schemas:
         return None
-    return pa.unify_schemas(schemas, promote_options="permissive")
+    try:
+        return pa.unify_schemas(schemas, promote_options="permissive")
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        pass
+    # a carried column typed differently in different chunks (numbers in one, text in another)
+    # becomes text; the parts are cast to this schema when they are joined
+    fields: dict[str, list[pa.Field]] = {}
+    for schema in schemas:
+        for f in schema:
+            fields.setdefault(f.name, []).append(f)
+    unified = []
+    for name, group in fields.items():
+        try:
+            unified.append(pa.unify_schemas([pa.schema([f]) for f in group], promote_options="permissive").field(0))
+        except (pa.ArrowInvalid, pa.ArrowTypeError):
+            unified.append(pa.field(name, pa.string()))
+    return pa.schema(unified)
 
 
 def _write_table(files: list[Path], out: Path) -> int:

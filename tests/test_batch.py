@@ -182,6 +182,23 @@ def test_parts_with_different_columns_give_one_table(tmp_path, out_name):
         assert (tmp_path / f"same1{out_name[3:]}").read_text().startswith("doc_id,paragraph,start,end,")
 
 
+@pytest.mark.parametrize("out_name", ["out.jsonl", "out.csv", "out.parquet"])
+@pytest.mark.parametrize("chunk_size", [1, 10])
+def test_a_field_typed_differently_across_records_is_kept_as_text(tmp_path, out_name, chunk_size):
+    """Real archives mix types in one field ("year": 2024 here, "2024-25" there): the run finishes
+    and writes such a column as text, within a chunk and across chunks, losing no value."""
+    docs = [{"id": "a", "text": "Sanctions bite hard.", "year": 2024, "flag": True},
+            {"id": "b", "text": "We build our own chips now.", "year": "2024-25", "flag": None},
+            {"id": "c", "text": "Rain is expected on Sunday.", "year": 2023.5, "flag": "x"}]
+    src = write_jsonl(tmp_path / "in.jsonl", docs)
+    run(tmp_path, [src], out_name, chunk_size=chunk_size)
+    rows = read_output(tmp_path / out_name)
+    assert list(rows["doc_id"]) == ["a", "b", "c"]
+    assert [str(v) for v in rows["year"]] == ["2024", "2024-25", "2023.5"]
+    assert str(rows["flag"].iloc[0]).lower() == "true" and rows["flag"].iloc[2] == "x"
+    assert pd.isna(rows["flag"].iloc[1]) or rows["flag"].iloc[1] in ("", None)
+
+
 def test_resume_after_kill_gives_every_paragraph_exactly_once(tmp_path):
     src = big_input(tmp_path / "in.jsonl", 6000)
     out = tmp_path / "out.jsonl"

@@ -24,7 +24,7 @@ VOICES = {"state_media", "western_critical", "neutral_business", "global_south",
 MIN_TOTAL, MIN_LANG = 1600, {"en": 1000, "ru": 600}
 MIN_LABEL_SHARE = {"en": 0.22, "ru": 0.20}
 MIN_NONE_SHARE, MIN_MULTI_SHARE, MIN_HARD_SHARE = 0.40, 0.15, 0.50
-WORDS_RANGE = (30, 250)
+WORDS_RANGE = (3, 450)  # headlines and captions up to long transcript answers (round 6)
 MAX_COSINE = 0.8
 SHINGLE = 10
 
@@ -112,7 +112,7 @@ def composition(rows: list[dict]) -> str:
             out.append(f"  {value:22s}{counts[(value, 'en')]:6d} {counts[(value, 'ru')]:6d}")
     lengths = np.array([len(r["text"].split()) for r in rows])
     out.append("\nwords per paragraph")
-    for lo, hi in [(30, 60), (61, 110), (111, 250)]:
+    for lo, hi in [(3, 29), (30, 60), (61, 110), (111, 250), (251, 450)]:
         out.append(f"  {lo:3d}-{hi:<3d} {int(((lengths >= lo) & (lengths <= hi)).sum()):6d}")
     out.append(f"  median {int(np.median(lengths))}, mean {lengths.mean():.0f}, min {lengths.min()}, max {lengths.max()}")
     return "\n".join(out)

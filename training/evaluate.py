@@ -10,7 +10,6 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
-from sklearn.metrics import f1_score, precision_recall_fscore_support
 
 from app.labels import LABELS
 
@@ -59,42 +58,58 @@ def keyword_predict(texts: Sequence[str], keywords: dict[str, tuple[str, ...]] =
     return np.array([[1 if patterns[l].search(t) else 0 for l in LABELS] for t in texts], dtype=int)
 
 
+def _prf(tp: np.ndarray, fp: np.ndarray, fn: np.ndarray) -> dict[str, np.ndarray]:
+    """Precision, recall and F1 from counts (any shape), 0 where undefined, as scikit-learn's
+    ``zero_division=0``; the last axis is the label."""
+    def divide(a, b):
+        return np.divide(a, b, out=np.zeros(np.broadcast(a, b).shape), where=b > 0)
+
+    tp, fp, fn = (np.asarray(v, dtype=np.float64) for v in (tp, fp, fn))
+    f1 = divide(2 * tp, 2 * tp + fp + fn)
+    micro = divide(2 * tp.sum(-1), 2 * tp.sum(-1) + fp.sum(-1) + fn.sum(-1))
+    return {"precision": divide(tp, tp + fp), "recall": divide(tp, tp + fn), "f1": f1,
+            "macro_f1": f1.mean(-1), "micro_f1": micro}
+
+
+def _weighted_counts(Y: np.ndarray, P: np.ndarray, W: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """True positives, false positives and false negatives per label, each row of ``W`` (shape
+    ``(B, n)``: how often each paragraph is drawn) one weighting; shapes ``(B, L)``."""
+    Y, P = np.asarray(Y, dtype=np.int64), np.asarray(P, dtype=np.int64)
+    return W @ (Y * P), W @ ((1 - Y) * P), W @ (Y * (1 - P))
+
+
 def label_scores(Y: np.ndarray, P: np.ndarray) -> dict[str, Any]:
     """Macro/micro F1 and per-label precision, recall, F1, support of indicator matrices."""
-    p, r, f, s = precision_recall_fscore_support(Y, P, zero_division=0, labels=range(Y.shape[1]))
+    tp, fp, fn = _weighted_counts(Y, P, np.ones((1, len(Y)), dtype=np.int64))
+    m = _prf(tp[0], fp[0], fn[0])
+    support = np.asarray(Y, dtype=np.int64).sum(0)
     return {
-        "macro_f1": float(f1_score(Y, P, average="macro", zero_division=0)),
-        "micro_f1": float(f1_score(Y, P, average="micro", zero_division=0)),
-        "per_label": {l: {"precision": float(p[j]), "recall": float(r[j]), "f1": float(f[j]),
-                          "support": int(s[j])} for j, l in enumerate(LABELS)},
+        "macro_f1": float(m["macro_f1"]),
+        "micro_f1": float(m["micro_f1"]),
+        "per_label": {l: {"precision": float(m["precision"][j]), "recall": float(m["recall"][j]),
+                          "f1": float(m["f1"][j]), "support": int(support[j])} for j, l in enumerate(LABELS)},
     }
 
 
-def _interval(values: list[float]) -> list[float]:
+def _interval(values: np.ndarray) -> list[float]:
     return [round(float(np.percentile(values, 2.5)), 4), round(float(np.percentile(values, 97.5)), 4)]
 
 
 def score_with_intervals(Y: np.ndarray, P: np.ndarray, samples: int = BOOTSTRAP_SAMPLES) -> dict[str, Any]:
-    """Point metrics plus percentile-bootstrap 95% intervals (paragraphs resampled)."""
+    """Point metrics plus percentile-bootstrap 95% intervals (paragraphs resampled).
+
+    Every resample is a row of draw counts, so all of them are scored with three matrix products."""
     result = label_scores(Y, P)
-    rng = np.random.default_rng(BOOTSTRAP_SEED)
     n = len(Y)
-    boots: dict[str, list[float]] = {"macro_f1": [], "micro_f1": []}
-    per: dict[str, dict[str, list[float]]] = {l: {"precision": [], "recall": [], "f1": []} for l in LABELS}
-    for _ in range(samples if n else 0):
-        idx = rng.integers(0, n, n)
-        s = label_scores(Y[idx], P[idx])
-        boots["macro_f1"].append(s["macro_f1"])
-        boots["micro_f1"].append(s["micro_f1"])
-        for l in LABELS:
-            for k in per[l]:
-                per[l][k].append(s["per_label"][l][k])
     if n:
+        rng = np.random.default_rng(BOOTSTRAP_SEED)
+        W = np.stack([np.bincount(rng.integers(0, n, n), minlength=n) for _ in range(samples)])
+        boots = _prf(*_weighted_counts(Y, P, W))
         result["macro_f1_ci"] = _interval(boots["macro_f1"])
         result["micro_f1_ci"] = _interval(boots["micro_f1"])
-        for l in LABELS:
-            for k, values in per[l].items():
-                result["per_label"][l][f"{k}_ci"] = _interval(values)
+        for j, l in enumerate(LABELS):
+            for k in ("precision", "recall", "f1"):
+                result["per_label"][l][f"{k}_ci"] = _interval(boots[k][:, j])
     result["n"] = int(n)
     return result
 

@@ -1,0 +1,45 @@
+"""The evaluation figures are scikit-learn's, computed for every bootstrap resample at once."""
+
+import numpy as np
+import pytest
+from sklearn.metrics import f1_score, precision_recall_fscore_support
+
+from app.labels import LABELS
+from training import evaluate
+
+
+def sklearn_scores(Y, P):
+    p, r, f, s = precision_recall_fscore_support(Y, P, zero_division=0, labels=range(Y.shape[1]))
+    return p, r, f, s, f1_score(Y, P, average="macro", zero_division=0), f1_score(Y, P, average="micro", zero_division=0)
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_label_scores_equal_scikit_learns(seed):
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(1, 60))
+    Y, P = rng.integers(0, 2, (n, len(LABELS))), rng.integers(0, 2, (n, len(LABELS)))
+    Y[:, 2] = 0  # a label nobody has, and (below) one nobody predicts: zero_division cases
+    P[:, 1] = 0
+    got = evaluate.label_scores(Y, P)
+    p, r, f, s, macro, micro = sklearn_scores(Y, P)
+    assert got["macro_f1"] == pytest.approx(macro, abs=1e-12)
+    assert got["micro_f1"] == pytest.approx(micro, abs=1e-12)
+    for j, label in enumerate(LABELS):
+        m = got["per_label"][label]
+        assert (m["precision"], m["recall"], m["f1"], m["support"]) == pytest.approx((p[j], r[j], f[j], s[j]), abs=1e-12)
+
+
+def test_bootstrap_intervals_are_the_percentiles_of_scikit_learns_scores_on_the_resamples():
+    rng = np.random.default_rng(3)
+    Y, P = rng.integers(0, 2, (40, len(LABELS))), rng.integers(0, 2, (40, len(LABELS)))
+    got = evaluate.score_with_intervals(Y, P, samples=50)
+    draws = np.random.default_rng(evaluate.BOOTSTRAP_SEED)
+    macro, f1_first = [], []
+    for _ in range(50):
+        idx = draws.integers(0, 40, 40)
+        _, _, f, _, m, _ = sklearn_scores(Y[idx], P[idx])
+        macro.append(m)
+        f1_first.append(f[0])
+    assert got["macro_f1_ci"] == [round(float(np.percentile(macro, q)), 4) for q in (2.5, 97.5)]
+    assert got["per_label"][LABELS[0]]["f1_ci"] == [round(float(np.percentile(f1_first, q)), 4) for q in (2.5, 97.5)]
+    assert got["n"] == 40

@@ -54,7 +54,10 @@ FEATURE_GRID: dict[str, dict[str, Any]] = {  # simpler first: the 1-SE rule pref
     "word12_char25": {"word": (1, 2), "char": (2, 5), "min_df": 2, "max_char_features": 150_000},
 }
 C_GRID = (0.5, 2.0, 8.0, 32.0)
-CLASS_WEIGHTS = (None, "balanced")
+# "balanced" only: per-label thresholds are tuned afterwards, which undoes a uniform weighting, and
+# unweighted fits never differed by more than 0.001 macro-F1 at any grid point (the last two
+# trainings); dropping them keeps training under 5 minutes on 2 cores
+CLASS_WEIGHTS = ("balanced",)
 
 
 def make_features(word: tuple[int, int], char: tuple[int, int], min_df: int,

@@ -33,7 +33,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import scipy.sparse as sp
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import f1_score
@@ -54,7 +53,7 @@ REAL_NONE_SHARE = 0.6  # share of no-label paragraphs in real text (stated in th
 MODEL_NAME = "framing-tfidf"
 MODEL_VERSION = "1.0.0"
 
-# Candidate settings: feature variants x regularisation x class weighting.
+# Candidate settings: feature variants x regularisation x class weighting x pair augmentation.
 # (char n-grams from 2 instead of 3 scored within 0.001 of this at every grid point of the last
 # three trainings and were never chosen; dropped to keep training under 5 minutes)
 FEATURE_GRID: dict[str, dict[str, Any]] = {  # simpler first: the 1-SE rule prefers earlier entries
@@ -230,14 +229,16 @@ class Candidate:
 
 
 def _fold_features(fparams, texts, Y, langs, folds, k, augment):
-    """Features of fold ``k``: the training rows (with their pairs), the held-out rows as written
-    and held-out mixed pairs (every held-out row joined with another; fixed per fold)."""
+    """Features of fold ``k``: (training labels, held-out row indices, training features, held-out
+    features, labels of the held-out mixed pairs). The training rows come with their pairs; the
+    held-out features are the rows as written followed by mixed pairs (every held-out row joined
+    with another; fixed per fold)."""
     train, test = np.flatnonzero(folds != k), np.flatnonzero(folds == k)
     train_texts, train_Y = with_pairs(texts, Y, langs, train, augment, SEED + k)
     mixed_texts, mixed_Y = mixed_pairs(texts, Y, langs, test, 1.0, SEED + 1000 + k)
     feats = make_features(**fparams).fit(texts[train])  # vocabulary and idf from the rows as written
-    return (train_Y, test, feats.transform(train_texts), feats.transform(texts[test]), mixed_Y,
-            feats.transform(mixed_texts))
+    held_out = feats.transform(np.concatenate([texts[test], mixed_texts]))
+    return train_Y, test, feats.transform(train_texts), held_out, mixed_Y
 
 
 def _fold_decisions(Xtr, Ytr, Xte, C, cw):
@@ -266,14 +267,13 @@ def select_model(texts: np.ndarray, Y: np.ndarray, folds: np.ndarray, langs: np.
             for C in C_GRID:
                 for cw in CLASS_WEIGHTS:
                     decisions = Parallel(n_jobs=n_jobs, max_nbytes=None)(
-                        delayed(_fold_decisions)(Xtr, Ytr, sp.vstack([Xte, Xmix]).tocsr(), C, cw)
-                        for Ytr, _, Xtr, Xte, _, Xmix in fold_data)
+                        delayed(_fold_decisions)(Xtr, Ytr, Xheld, C, cw) for Ytr, _, Xtr, Xheld, _ in fold_data)
                     oof = np.zeros(Y.shape, dtype=float)
-                    for (_, test, _, _, _, _), d in zip(fold_data, decisions):
+                    for (_, test, _, _, _), d in zip(fold_data, decisions):
                         oof[test] = d[:len(test)]
                     thresholds = np.array([best_threshold(Y[:, j], oof[:, j])[0] for j in range(Y.shape[1])])
                     plain, mixed = [], []
-                    for (_, test, _, _, mixed_Y, _), d in zip(fold_data, decisions):
+                    for (_, test, _, _, mixed_Y), d in zip(fold_data, decisions):
                         plain.append(f1_score(Y[test], (oof[test] >= thresholds).astype(int), average="macro",
                                               zero_division=0))
                         mixed.append(f1_score(mixed_Y, (d[len(test):] >= thresholds).astype(int), average="macro",

@@ -35,7 +35,6 @@ from typing import Any
 import numpy as np
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import f1_score
 from sklearn.multiclass import OneVsRestClassifier
 from sklearn.pipeline import FeatureUnion, Pipeline
 
@@ -274,10 +273,8 @@ def select_model(texts: np.ndarray, Y: np.ndarray, folds: np.ndarray, langs: np.
                     thresholds = np.array([best_threshold(Y[:, j], oof[:, j])[0] for j in range(Y.shape[1])])
                     plain, mixed = [], []
                     for (_, test, _, _, mixed_Y), d in zip(fold_data, decisions):
-                        plain.append(f1_score(Y[test], (oof[test] >= thresholds).astype(int), average="macro",
-                                              zero_division=0))
-                        mixed.append(f1_score(mixed_Y, (d[len(test):] >= thresholds).astype(int), average="macro",
-                                              zero_division=0))
+                        plain.append(label_scores(Y[test], (oof[test] >= thresholds).astype(int))["macro_f1"])
+                        mixed.append(label_scores(mixed_Y, (d[len(test):] >= thresholds).astype(int))["macro_f1"])
                     per_fold = (np.array(plain) + np.array(mixed)) / 2
                     cand = Candidate(fname, C, cw, augment, float(np.mean(per_fold)),
                                      float(np.std(per_fold, ddof=1) / np.sqrt(len(per_fold))),

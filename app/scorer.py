@@ -157,19 +157,19 @@ def _ragged_positions(indptr: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray,
 
 
 class _Growing:
-    """An append-only int32 array with amortised doubling. Appending never changes the values a
-    :attr:`view` taken earlier shows (it writes past them, or into a new buffer)."""
+    """An append-only array with amortised doubling (int32 unless told). Appending never changes
+    the values a :attr:`view` taken earlier shows (it writes past them, or into a new buffer)."""
 
-    def __init__(self, initial: np.ndarray | None = None):
+    def __init__(self, initial: np.ndarray | None = None, dtype: Any = np.int32):
         self.size = 0
-        self.buf = np.zeros(1024, dtype=np.int32)
+        self.buf = np.zeros(1024, dtype=dtype)
         if initial is not None:
             self.extend(initial)
 
     def extend(self, values: np.ndarray) -> None:
         end = self.size + len(values)
         if end > len(self.buf):
-            grown = np.zeros(max(end, 2 * len(self.buf)), dtype=np.int32)
+            grown = np.zeros(max(end, 2 * len(self.buf)), dtype=self.buf.dtype)
             grown[:self.size] = self.buf[:self.size]
             self.buf = grown
         self.buf[self.size:end] = values
@@ -178,6 +178,197 @@ class _Growing:
     @property
     def view(self) -> np.ndarray:
         return self.buf[:self.size]
+
+
+# str.split()'s whitespace (str.isspace), by code point; none lies above U+3000 (tested), so the
+# last entry (U+3001, a word character) stands for every code point beyond
+_IS_WORD_CHAR = np.array([not chr(c).isspace() for c in range(0x3002)])
+_HASH_BASE = 0x100000001B3  # odd, so invertible modulo 2**64
+_HASH_LIMIT = 1 << 22  # most word characters hashed in one pass (the power tables kept: 64 MB at most)
+
+
+def _split_words(texts: Sequence[str]) -> tuple[str, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """``text.lower().split()`` of every text, as positions instead of strings.
+
+    Returns the lower-cased texts joined by spaces, the code points of the joined text's word
+    characters (whitespace dropped), each word's start in the joined text, each word's length,
+    and the index of the text each word is in; the last three have shape ``(n_words,)``."""
+    lowered = [text.lower() for text in texts]
+    joined = " ".join(lowered)
+    points = np.frombuffer(joined.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
+    in_word = _IS_WORD_CHAR.take(points, mode="clip")
+    edges = np.flatnonzero(np.diff(in_word, prepend=False, append=False))  # bool diff: a change
+    starts, lengths = edges[::2], edges[1::2] - edges[::2]
+    text_starts = np.cumsum(np.fromiter(map(len, lowered), dtype=np.int64, count=len(lowered)) + 1) - 1
+    owners = np.searchsorted(text_starts, starts, side="right")
+    return joined, points[in_word], starts, lengths, owners
+
+
+def _hash_powers(n: int) -> tuple[np.ndarray, np.ndarray]:
+    """``base ** i`` and ``base ** -i`` modulo 2**64 for ``i < n``."""
+    up = np.cumprod(np.r_[np.uint64(1), np.full(n - 1, _HASH_BASE, dtype=np.uint64)], dtype=np.uint64)
+    inverse = pow(_HASH_BASE, -1, 2 ** 64)
+    return up, np.cumprod(np.r_[np.uint64(1), np.full(n - 1, inverse, dtype=np.uint64)], dtype=np.uint64)
+
+
+_POWERS = _hash_powers(1 << 16)  # grown (replaced whole, so threads never see half of it) on demand
+
+
+def _word_hashes(points: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """A 64-bit polynomial hash of each word (``sum(c_i * base**i)`` over its code points, mod
+    2**64), from the words' code points laid end to end; shape ``(len(lengths),)``. Not
+    collision-free: a hit is confirmed by comparing code points.
+
+    Computed as ``sum(c_j * base**j)`` over the positions ``j`` of the array, one reduce per word,
+    times ``base**-first`` of the word: no per-character position arithmetic. Arrays longer than
+    ``_HASH_LIMIT`` go in slices of whole words, so the kept power tables stay bounded."""
+    global _POWERS
+    if not len(lengths):
+        return np.zeros(0, dtype=np.uint64)
+    ends = np.cumsum(lengths)
+    n = int(ends[-1])
+    if n > _HASH_LIMIT and len(lengths) > 1:
+        parts, w = [], 0
+        while w < len(lengths):
+            first = ends[w] - lengths[w]
+            stop = max(int(np.searchsorted(ends, first + _HASH_LIMIT, side="right")), w + 1)
+            parts.append(_word_hashes(points[first:ends[stop - 1]], lengths[w:stop]))
+            w = stop
+        return np.concatenate(parts)
+    if n <= len(_POWERS[0]):
+        up, down = _POWERS
+    elif n <= _HASH_LIMIT:
+        _POWERS = up, down = _hash_powers(min(max(n, 2 * len(_POWERS[0])), _HASH_LIMIT))
+    else:  # one word longer than the limit: its powers are not kept
+        up, down = _hash_powers(n)
+    firsts = ends - lengths
+    return np.add.reduceat(points * up[:n], firsts) * down[firsts]
+
+
+class _KeyTable:
+    """Where each of a fixed set of distinct int64 keys is: an open-addressing hash table (linear
+    probing, load at most 1/4), looked up with array operations; faster than a binary search for
+    the millions of word-pair keys of a batch."""
+
+    def __init__(self, keys: np.ndarray):
+        size = 1 << max(4, (4 * len(keys)).bit_length())
+        self.bits, self.mask = size.bit_length() - 1, size - 1
+        self.slot_key = np.full(size, -1, dtype=np.int64)  # keys are >= 0
+        self.slot_value = np.full(size, -1, dtype=np.int64)
+        values, slots = np.arange(len(keys)), self._slots(keys)
+        while len(values):
+            free = self.slot_key[slots] < 0
+            free_at = np.flatnonzero(free)
+            _, first = np.unique(slots[free_at], return_index=True)
+            won = free_at[first]
+            self.slot_key[slots[won]], self.slot_value[slots[won]] = keys[values[won]], values[won]
+            lost = np.ones(len(values), dtype=bool)
+            lost[won] = False
+            values, slots = values[lost], np.where(free[lost], slots[lost], (slots[lost] + 1) & self.mask)
+
+    def _slots(self, keys: np.ndarray) -> np.ndarray:
+        return ((keys.astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15)) >> np.uint64(64 - self.bits)).astype(np.int64)
+
+    def find(self, keys: np.ndarray) -> np.ndarray:
+        """Index of each key in the constructor's ``keys``, ``-1`` where absent."""
+        found = np.full(len(keys), -1, dtype=np.int64)
+        pending, slots = np.arange(len(keys)), self._slots(keys)
+        while len(pending):
+            there = self.slot_key[slots]
+            hit = there == keys[pending]
+            found[pending[hit]] = self.slot_value[slots[hit]]
+            going_on = (there >= 0) & ~hit
+            pending, slots = pending[going_on], (slots[going_on] + 1) & self.mask
+        return found
+
+
+class _WordTable:
+    """The cached words as code points in numpy, with an open-addressing hash table over them, so
+    a batch's words are found with array operations instead of one dict lookup per word string.
+
+    Word ``i`` (the ``i``-th added) is ``points[starts[i]:starts[i] + lengths[i]]``. A lookup
+    hashes each word, probes the table and then compares the code points of every hit with the
+    stored word, so a hash collision never returns a wrong word (a colliding new word is simply
+    not entered; it is found by the caller's exact dict instead)."""
+
+    def __init__(self):
+        self.points, self.starts = _Growing(dtype=np.uint32), _Growing(dtype=np.int64)
+        self.lengths, self.hashes = _Growing(dtype=np.int64), _Growing(dtype=np.uint64)
+        self._resize(1 << 14)
+
+    def _resize(self, size: int) -> None:
+        self.bits = size.bit_length() - 1
+        self.slot_hash = np.zeros(size, dtype=np.uint64)
+        self.slot_word = np.full(size, -1, dtype=np.int64)
+        self.entered = 0
+        self._enter(self.hashes.view.copy(), np.arange(len(self.hashes.view)))
+
+    def _slots(self, hashes: np.ndarray) -> np.ndarray:
+        return ((hashes * np.uint64(0x9E3779B97F4A7C15)) >> np.uint64(64 - self.bits)).astype(np.int64)
+
+    def _enter(self, hashes: np.ndarray, words: np.ndarray) -> None:
+        """Put ``words`` (indices) into the table by linear probing."""
+        mask = len(self.slot_word) - 1
+        slots = self._slots(hashes)
+        while len(words):
+            free = self.slot_word[slots] < 0
+            # a hash already in the table (a collision) is left out, as the class promises
+            retry = ~free & (self.slot_hash[slots] != hashes)
+            free_at = np.flatnonzero(free)
+            _, first = np.unique(slots[free_at], return_index=True)  # one word per free slot
+            winners = free_at[first]
+            self.slot_hash[slots[winners]], self.slot_word[slots[winners]] = hashes[winners], words[winners]
+            self.entered += len(winners)
+            retry[free_at] = True  # losers of a free slot look at it again (now taken)
+            retry[winners] = False
+            keep = np.flatnonzero(retry)
+            words, hashes = words[keep], hashes[keep]
+            slots = np.where(free[keep], slots[keep], (slots[keep] + 1) & mask)
+
+    def add(self, words: Sequence[str]) -> None:
+        """Append ``words`` (distinct, not yet added), in order."""
+        points = np.frombuffer("".join(words).encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
+        lengths = np.fromiter(map(len, words), dtype=np.int64, count=len(words))
+        first = len(self.lengths.view)
+        self.starts.extend(len(self.points.view) + np.cumsum(lengths) - lengths)
+        self.points.extend(points)
+        self.lengths.extend(lengths)
+        hashes = _word_hashes(points, lengths)
+        self.hashes.extend(hashes)
+        if 2 * (self.entered + len(words)) > len(self.slot_word):  # keep the load under one half
+            size = len(self.slot_word)
+            while 2 * (self.entered + len(words)) > size:
+                size *= 2
+            self._resize(size)  # re-enters every stored word, these included
+        else:
+            self._enter(hashes, first + np.arange(len(words)))
+
+    def find(self, points: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+        """Index of each word (given as :func:`_split_words` gives them), ``-1`` where not added."""
+        hashes = _word_hashes(points, lengths)
+        mask = len(self.slot_word) - 1
+        found = np.full(len(lengths), -1, dtype=np.int64)
+        pending, slots = np.arange(len(lengths)), self._slots(hashes)
+        while len(pending):
+            occupant = self.slot_word[slots]
+            hit = (occupant >= 0) & (self.slot_hash[slots] == hashes[pending])
+            found[pending[hit]] = occupant[hit]
+            going_on = (occupant >= 0) & ~hit  # another word in the slot: probe the next one
+            pending, slots = pending[going_on], (slots[going_on] + 1) & mask
+        # confirm every hit by its code points
+        candidate = np.flatnonzero(found >= 0)
+        same_length = self.lengths.view[found[candidate]] == lengths[candidate]
+        found[candidate[~same_length]] = -1
+        candidate = candidate[same_length]
+        sizes = lengths[candidate]
+        if len(candidate) == len(lengths):  # the usual case: every word was cached
+            mine = points
+        else:
+            mine = points[_ranges((np.cumsum(lengths) - lengths)[candidate], sizes)]
+        differ = np.flatnonzero(self.points.view[_ranges(self.starts.view[found[candidate]], sizes)] != mine)
+        if len(differ):  # the words the differing code points belong to
+            found[candidate[np.searchsorted(np.cumsum(sizes), differ, side="right")]] = -1
+        return found
 
 
 class LinearTfidfScorer:
@@ -256,7 +447,7 @@ class LinearTfidfScorer:
         self.unigram_col[flat_ids[term_start[single]]] = single
         # per n >= 2: sorted keys and their columns; the C matrix starts with one identity row per
         # such term, so an n-gram occurrence is a P entry pointing at its term's row
-        self._ngram_tables: dict[int, tuple[np.ndarray, np.ndarray, int]] = {}
+        self._ngram_tables: dict[int, tuple[_KeyTable, np.ndarray, int, np.ndarray]] = {}
         first_row, identity_cols = 0, []
         for n in range(2, hi + 1):
             cols = np.flatnonzero(sizes == n)
@@ -265,7 +456,12 @@ class LinearTfidfScorer:
                 keys = keys * T + flat_ids[term_start[cols] + k]
             order = np.argsort(keys, kind="stable")
             keys, cols = keys[order], cols[order]
-            self._ngram_tables[n] = (keys, cols, first_row)
+            # per position in the n-gram: which tokens occur there in some term (a cheap filter
+            # that spares most of a batch's word sequences the binary search)
+            at = np.zeros((n, T), dtype=bool)
+            for k in range(n):
+                at[k, flat_ids[term_start[cols] + k]] = True
+            self._ngram_tables[n] = (_KeyTable(keys), cols, first_row, at)
             identity_cols.append(cols)
             first_row += len(cols)
         self._n_identity = first_row
@@ -284,6 +480,7 @@ class LinearTfidfScorer:
         self._c_data = _Growing(np.ones(k, dtype=np.int32))
         self._t_indptr = _Growing(np.zeros(1))
         self._t_ids = _Growing()
+        self._words = _WordTable()  # the same words as _word_row, in the same order
         self._matrix: sp.csr_matrix | None = None
 
     def _add_words(self, words: list[str]) -> None:
@@ -308,40 +505,45 @@ class LinearTfidfScorer:
         sizes = np.bincount(owner[keep], minlength=n_words)
         base = len(self._c_indptr.view) - 1
         self._word_row.update(zip(words, range(base, base + n_words)))
+        self._words.add(words)
         self._c_indices.extend(cols[keep].astype(np.int32))
         self._c_data.extend(np.ones(len(keep), dtype=np.int32))
         self._c_indptr.extend(self._c_indptr.view[-1] + np.cumsum(sizes, dtype=np.int64))
         self._t_ids.extend(tokens.astype(np.int32))
         self._t_indptr.extend(self._t_indptr.view[-1] + np.cumsum(token_sizes, dtype=np.int64))
 
-    def _rows_of(self, words: list[str]) -> np.ndarray:
-        """Cache rows of ``words`` (adding the missing ones), shape ``(len(words),)``."""
-        rows = np.fromiter(map(self._word_row.get, words, repeat(-1)), dtype=np.int64, count=len(words))
-        missing = np.flatnonzero(rows < 0)
-        if len(missing):
-            new = list(dict.fromkeys(words[i] for i in missing))
-            if len(self._word_row) + len(new) <= self.cache_words:
-                self._add_words(new)
-                rows[missing] = [self._word_row[words[i]] for i in missing]
-            else:  # full: start again with this batch's words (a single huge batch may overshoot)
-                self._reset_cache()
-                self._add_words(list(dict.fromkeys(words)))
-                rows = np.fromiter(map(self._word_row.get, words), dtype=np.int64, count=len(words))
-        return rows
+    def _batch_rows(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+        """Every word occurrence of ``texts`` (``text.lower().split()``, text after text): the index
+        of its text and its cache row (adding missing words), both shape ``(n_words,)``. Call under
+        the lock."""
+        joined, points, starts, lengths, owners = _split_words(texts)
+        found = self._words.find(points, lengths)
+        rows = found + self._n_identity
+        missing = np.flatnonzero(found < 0)
+        if not len(missing):
+            return owners, rows
+        missing_words = [joined[a:a + k] for a, k in zip(starts[missing].tolist(), lengths[missing].tolist())]
+        # new words, and words whose hash collided with another's (kept in the dict only)
+        new = [w for w in dict.fromkeys(missing_words) if w not in self._word_row]
+        if len(self._word_row) + len(new) <= self.cache_words:
+            self._add_words(new)
+            rows[missing] = list(map(self._word_row.__getitem__, missing_words))
+        else:  # full: start again with this batch's words (a single huge batch may overshoot)
+            self._reset_cache()
+            words = [joined[a:a + k] for a, k in zip(starts.tolist(), lengths.tolist())]
+            self._add_words(list(dict.fromkeys(words)))
+            rows = np.fromiter(map(self._word_row.__getitem__, words), dtype=np.int64, count=len(words))
+        return owners, rows
 
     # -- features ------------------------------------------------------------------------
     def _entries(self, texts: Sequence[str]):
         """The batch as (text, C row) entries: one per word occurrence and per n-gram (n >= 2)
         occurrence, plus the C matrix arrays they index."""
         n = len(texts)
-        splits = [text.lower().split() for text in texts]
-        per_text = np.fromiter(map(len, splits), dtype=np.int64, count=n)
-        words: list[str] = list(chain.from_iterable(splits))
         with self._lock:  # threads share the cache: rows and the arrays they index are taken together
-            rows = self._rows_of(words)
+            word_text, rows = self._batch_rows(texts)
             t_indptr, t_ids = self._t_indptr.view, self._t_ids.view
             C = self._word_matrix()
-        word_text = np.repeat(np.arange(n, dtype=np.int64), per_text)
         # the batch's token-id sequence (text by text), for n-grams of two or more words
         word_index = rows - self._n_identity  # C rows of words come after the n-gram identity rows
         gather, sizes = _ragged_positions(t_indptr, word_index)
@@ -350,19 +552,22 @@ class LinearTfidfScorer:
         tok_text = np.repeat(word_text, sizes)
         entry_text, entry_col = [word_text], [rows]
         T = self.n_tokens
-        for size, (keys, _, first_row) in self._ngram_tables.items():
-            if total < size or not len(keys):
+        for size, (table, cols, first_row, at) in self._ngram_tables.items():
+            if total < size or not len(cols):
                 continue
             m = total - size + 1
-            key = np.zeros(m, dtype=np.int64)
             ok = np.ones(m, dtype=bool)
             for k in range(size):
                 part = toks[k:k + m]
-                key = key * T + part
                 ok &= (part >= 0) & (tok_text[k:k + m] == tok_text[:m])
-            pos = np.minimum(np.searchsorted(keys, key), len(keys) - 1)
-            hit = ok & (keys[pos] == key)
-            entry_text.append(tok_text[:m][hit])
+                ok &= at[k][np.maximum(part, 0)]
+            start = np.flatnonzero(ok)
+            key = np.zeros(len(start), dtype=np.int64)
+            for k in range(size):
+                key = key * T + toks[start + k]
+            pos = table.find(key)
+            hit = pos >= 0
+            entry_text.append(tok_text[start[hit]])
             entry_col.append(first_row + pos[hit])
         return n, np.concatenate(entry_text), np.concatenate(entry_col), C
 

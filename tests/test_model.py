@@ -150,6 +150,68 @@ def test_fast_features_equal_the_pipeline_features(model, small_cache_scorer, te
     np.testing.assert_allclose(small_cache_scorer.predict_proba(texts), expected, rtol=0, atol=1e-9)
 
 
+SPACES = "".join(chr(c) for c in range(0x3002) if chr(c).isspace())
+
+
+def test_whitespace_table_holds_every_code_point_str_split_splits_on():
+    from app.scorer import _IS_WORD_CHAR
+
+    assert [c for c in range(0x110000) if chr(c).isspace()] == np.flatnonzero(~_IS_WORD_CHAR).tolist()
+    assert _IS_WORD_CHAR[-1]  # the entry that stands for every code point beyond the table
+
+
+@hsettings(max_examples=300, deadline=None)
+@given(st.lists(st.text(alphabet=st.sampled_from(list(SPACES) + list("aZ\u0130\u03a3\u03c3.-\ud800\U0001f6ab\u00df\u01c5Яя")),
+                        max_size=40), max_size=6))
+def test_words_are_found_as_str_split_finds_them(texts):
+    """The scorer cuts a batch into words with numpy over code points: exactly the words, and the
+    texts, of ``text.lower().split()`` (every Unicode space, a capital that lower-cases to two
+    characters, the final sigma, a lone surrogate, characters beyond the BMP)."""
+    from app.scorer import _split_words
+
+    joined, points, starts, lengths, owners = _split_words(texts)
+    got = [(int(o), joined[a:a + k]) for o, a, k in zip(owners, starts, lengths)]
+    assert got == [(i, w) for i, t in enumerate(texts) for w in t.lower().split()]
+    assert "".join(w for _, w in got) == np.asarray(points, dtype=np.uint32).tobytes().decode("utf-32-le", "surrogatepass")
+
+
+def test_word_hashes_do_not_depend_on_how_a_batch_is_sliced(monkeypatch):
+    """A word's hash is the same whether it is hashed in a small call or within a huge one (cut
+    into slices of whole words, with a word longer than a slice alone): cached words stay found."""
+    import random
+
+    import app.scorer
+
+    rng = random.Random(7)
+    words = ["".join(rng.choice("ab\u044f\u0436\U0001f6ab") for _ in range(rng.randint(1, 30))) for _ in range(500)]
+    words.insert(200, "x" * 300)
+
+    def reference(word):
+        return sum(ord(c) * pow(app.scorer._HASH_BASE, i, 2 ** 64) for i, c in enumerate(word)) % 2 ** 64
+
+    points = np.frombuffer("".join(words).encode("utf-32-le"), dtype=np.uint32)
+    lengths = np.array([len(w) for w in words])
+    want = [reference(w) for w in words]
+    assert app.scorer._word_hashes(points, lengths).tolist() == want
+    monkeypatch.setattr(app.scorer, "_HASH_LIMIT", 64)
+    assert app.scorer._word_hashes(points, lengths).tolist() == want
+
+
+def test_words_whose_hashes_collide_are_still_scored_exactly(model, monkeypatch):
+    """A word is found by a 64-bit hash and confirmed by its characters: with a hash that collides
+    all the time (the word's length), every word still gets its own counts."""
+    import app.scorer
+
+    monkeypatch.setattr(app.scorer, "_word_hashes", lambda points, lengths: lengths.astype(np.uint64))
+    scorer = LinearTfidfScorer.from_pipeline(model.pipeline, model.labels, cache_words=400)
+    texts = TEXTS + [p["text"] for p in map(json.loads, open(SEEDS))]
+    expected = model.pipeline.predict_proba(texts)
+    for _ in range(2):  # a cold cache, then a warm one (with an overflow and restart in between)
+        np.testing.assert_allclose(scorer.predict_proba(texts), expected, rtol=0, atol=1e-9)
+        np.testing.assert_allclose(np.vstack([scorer.predict_proba([t]) for t in texts[:8]]), expected[:8],
+                                   rtol=0, atol=1e-9)
+
+
 @pytest.fixture(scope="module")
 def small_cache_scorer(model):
     return LinearTfidfScorer.from_pipeline(model.pipeline, model.labels, cache_words=5)

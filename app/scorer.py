@@ -61,7 +61,9 @@ class CharGramIndex:
 
     def __init__(self, terms: Sequence[str], ngram_range: tuple[int, int], first_column: int = 0):
         self.ngram_range = tuple(map(int, ngram_range))
-        self.codes = np.array(sorted(set(map(ord, "".join(terms))) | {ord(" ")}), dtype=np.int64)
+        joined = "".join(terms)
+        points = np.frombuffer(joined.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
+        self.codes = np.union1d(points, [ord(" ")]).astype(np.int64)
         self.bits = len(self.codes).bit_length()  # digits 1..len(codes); 0 = not in the alphabet
         self.max_len = max([self.ngram_range[1], *map(len, terms)])
         self._by_string: dict[str, int] | None = None
@@ -74,7 +76,7 @@ class CharGramIndex:
             return
         self._digit = np.zeros(int(self.codes[-1]) + 1, dtype=np.uint16)  # code point -> digit
         self._digit[self.codes] = np.arange(1, len(self.codes) + 1)
-        ids = self._ids("".join(terms))
+        ids = self._ids(joined)
         lengths = np.fromiter(map(len, terms), dtype=np.int64, count=len(terms))
         keys = self._keys(ids, np.cumsum(lengths) - lengths, lengths)
         order = np.argsort(keys, kind="stable")
@@ -288,32 +290,45 @@ class _WordTable:
 
     Word ``i`` (the ``i``-th added) is ``points[starts[i]:starts[i] + lengths[i]]``. A lookup
     hashes each word, probes the table and then compares the code points of every hit with the
-    stored word, so a hash collision never returns a wrong word (a colliding new word is simply
-    not entered; it is found by the caller's exact dict instead)."""
+    stored word, so a hash collision never returns a wrong word. A new word whose hash is already
+    in the table is not entered; it is kept in :attr:`colliding` (word -> index), which callers
+    look missing words up in (a handful of words, if any)."""
 
     def __init__(self):
         self.points, self.starts = _Growing(dtype=np.uint32), _Growing(dtype=np.int64)
         self.lengths, self.hashes = _Growing(dtype=np.int64), _Growing(dtype=np.uint64)
+        self.colliding: dict[str, int] = {}
         self._resize(1 << 14)
+
+    def __len__(self) -> int:
+        return len(self.lengths.view)
+
+    def word(self, i: int) -> str:
+        start = int(self.starts.view[i])
+        return self.points.view[start:start + int(self.lengths.view[i])].tobytes().decode("utf-32-le", "surrogatepass")
 
     def _resize(self, size: int) -> None:
         self.bits = size.bit_length() - 1
         self.slot_hash = np.zeros(size, dtype=np.uint64)
         self.slot_word = np.full(size, -1, dtype=np.int64)
         self.entered = 0
-        self._enter(self.hashes.view.copy(), np.arange(len(self.hashes.view)))
+        left_out = self._enter(self.hashes.view.copy(), np.arange(len(self)))
+        self.colliding = {self.word(i): i for i in left_out.tolist()}
 
     def _slots(self, hashes: np.ndarray) -> np.ndarray:
         return ((hashes * np.uint64(0x9E3779B97F4A7C15)) >> np.uint64(64 - self.bits)).astype(np.int64)
 
-    def _enter(self, hashes: np.ndarray, words: np.ndarray) -> None:
-        """Put ``words`` (indices) into the table by linear probing."""
+    def _enter(self, hashes: np.ndarray, words: np.ndarray) -> np.ndarray:
+        """Put ``words`` (indices) into the table by linear probing; returns those left out because
+        their hash was there already (of two words with one hash, the earlier-added one is in)."""
         mask = len(self.slot_word) - 1
         slots = self._slots(hashes)
+        left_out = []
         while len(words):
             free = self.slot_word[slots] < 0
-            # a hash already in the table (a collision) is left out, as the class promises
-            retry = ~free & (self.slot_hash[slots] != hashes)
+            collided = ~free & (self.slot_hash[slots] == hashes)
+            left_out.append(words[collided])
+            retry = ~free & ~collided
             free_at = np.flatnonzero(free)
             _, first = np.unique(slots[free_at], return_index=True)  # one word per free slot
             winners = free_at[first]
@@ -324,6 +339,7 @@ class _WordTable:
             keep = np.flatnonzero(retry)
             words, hashes = words[keep], hashes[keep]
             slots = np.where(free[keep], slots[keep], (slots[keep] + 1) & mask)
+        return np.sort(np.concatenate(left_out)) if left_out else np.zeros(0, dtype=np.int64)
 
     def add(self, words: Sequence[str]) -> None:
         """Append ``words`` (distinct, not yet added), in order."""
@@ -341,7 +357,8 @@ class _WordTable:
                 size *= 2
             self._resize(size)  # re-enters every stored word, these included
         else:
-            self._enter(hashes, first + np.arange(len(words)))
+            for i in self._enter(hashes, first + np.arange(len(words))).tolist():
+                self.colliding[words[i - first]] = i
 
     def find(self, points: np.ndarray, lengths: np.ndarray) -> np.ndarray:
         """Index of each word (given as :func:`_split_words` gives them), ``-1`` where not added."""
@@ -473,14 +490,13 @@ class LinearTfidfScorer:
 
     # -- the per-word cache --------------------------------------------------------------
     def _reset_cache(self) -> None:
-        self._word_row: dict[str, int] = {}
         k = self._n_identity
         self._c_indptr = _Growing(np.arange(k + 1))
         self._c_indices = _Growing(self._identity_cols)
         self._c_data = _Growing(np.ones(k, dtype=np.int32))
         self._t_indptr = _Growing(np.zeros(1))
         self._t_ids = _Growing()
-        self._words = _WordTable()  # the same words as _word_row, in the same order
+        self._words = _WordTable()  # word i of the cache is row k + i of the C matrix
         self._matrix: sp.csr_matrix | None = None
 
     def _add_words(self, words: list[str]) -> None:
@@ -503,8 +519,6 @@ class LinearTfidfScorer:
         # n-gram twice in a word stays two entries of 1, which the product P @ C adds up
         keep = keep[np.argsort(owner[keep], kind="stable")]
         sizes = np.bincount(owner[keep], minlength=n_words)
-        base = len(self._c_indptr.view) - 1
-        self._word_row.update(zip(words, range(base, base + n_words)))
         self._words.add(words)
         self._c_indices.extend(cols[keep].astype(np.int32))
         self._c_data.extend(np.ones(len(keep), dtype=np.int32))
@@ -523,16 +537,21 @@ class LinearTfidfScorer:
         if not len(missing):
             return owners, rows
         missing_words = [joined[a:a + k] for a, k in zip(starts[missing].tolist(), lengths[missing].tolist())]
-        # new words, and words whose hash collided with another's (kept in the dict only)
-        new = [w for w in dict.fromkeys(missing_words) if w not in self._word_row]
-        if len(self._word_row) + len(new) <= self.cache_words:
+        # new words, and words whose hash collided with another's (cached, but not in the hash table)
+        index = self._words.colliding
+        new = [w for w in dict.fromkeys(missing_words) if w not in index]
+        if len(self._words) + len(new) <= self.cache_words:
+            index = {**index, **dict(zip(new, range(len(self._words), len(self._words) + len(new))))}
             self._add_words(new)
-            rows[missing] = list(map(self._word_row.__getitem__, missing_words))
+            rows[missing] = self._n_identity + np.fromiter(map(index.__getitem__, missing_words), dtype=np.int64,
+                                                           count=len(missing))
         else:  # full: start again with this batch's words (a single huge batch may overshoot)
             self._reset_cache()
             words = [joined[a:a + k] for a, k in zip(starts.tolist(), lengths.tolist())]
-            self._add_words(list(dict.fromkeys(words)))
-            rows = np.fromiter(map(self._word_row.__getitem__, words), dtype=np.int64, count=len(words))
+            distinct = list(dict.fromkeys(words))
+            self._add_words(distinct)
+            index = dict(zip(distinct, range(len(distinct))))
+            rows = self._n_identity + np.fromiter(map(index.__getitem__, words), dtype=np.int64, count=len(words))
         return owners, rows
 
     # -- features ------------------------------------------------------------------------

@@ -292,7 +292,7 @@ def _fold_decisions(Xtr, Ytr, Xte, C, cw):
 
 
 def select_model(texts: np.ndarray, Y: np.ndarray, folds: np.ndarray, langs: np.ndarray, log=print,
-                 n_jobs: int = 2) -> list[Candidate]:
+                 n_jobs: int = 2, keep: dict | None = None) -> list[Candidate]:
     """Grouped-CV macro-F1 of every grid point; returns candidates ranked by the 1-SE rule.
 
     Out-of-fold decision values on the held-out rows are pooled and each label's best threshold
@@ -301,7 +301,8 @@ def select_model(texts: np.ndarray, Y: np.ndarray, folds: np.ndarray, langs: np.
     standard error. The chosen
     candidate (first in the returned list) is the most regularised one (smallest C, then the simpler
     feature set, then no augmentation) within one standard error of the best mean: a corpus this
-    clean rewards memorising, and real text punishes it.
+    clean rewards memorising, and real text punishes it. ``keep``, if given, receives each fold set's
+    features by (feature set, pairs share), for :func:`cross_validated_probabilities` to reuse.
     """
     from joblib import Parallel, delayed
 
@@ -312,6 +313,8 @@ def select_model(texts: np.ndarray, Y: np.ndarray, folds: np.ndarray, langs: np.
             fold_data = Parallel(n_jobs=n_jobs, max_nbytes=None)(
                 delayed(_fold_features)(fparams, texts, Y, langs, folds, k, augment, DILUTE_SHARE)
                 for k in fold_ids)
+            if keep is not None:
+                keep[fname, augment] = fold_data
             for C in C_GRID:
                 for cw in CLASS_WEIGHTS:
                     decisions = Parallel(n_jobs=n_jobs, max_nbytes=None)(
@@ -348,10 +351,25 @@ def _fold_probabilities(cand, texts, Y, langs, folds, k):
     return test, fit_pipeline(cand, texts, Y, langs, train, SEED + k).predict_proba(texts[test])
 
 
-def cross_validated_probabilities(texts, Y, langs, folds, cand: Candidate, n_jobs: int = 2) -> np.ndarray:
+def _fold_calibrated(Xtr, Ytr, Xte, C, cw):
+    return make_classifier(C, cw, calibrated=True).fit(Xtr, Ytr).predict_proba(Xte)
+
+
+def cross_validated_probabilities(texts, Y, langs, folds, cand: Candidate, n_jobs: int = 2,
+                                  fold_data: list | None = None) -> np.ndarray:
+    """Out-of-fold calibrated probabilities of ``cand``, shape ``Y.shape``. ``fold_data`` (from
+    :func:`select_model`'s ``keep``) holds the folds' features already made for the same rows,
+    augmentations and seeds, so only the classifiers are fitted; the result is the same."""
     from joblib import Parallel, delayed
 
     oof = np.zeros(Y.shape, dtype=float)
+    if fold_data is not None:
+        probabilities = Parallel(n_jobs=n_jobs, max_nbytes=None)(
+            delayed(_fold_calibrated)(Xtr, Ytr, Xheld[:len(test)], cand.C, cand.class_weight)
+            for Ytr, test, Xtr, Xheld, _, _ in fold_data)
+        for (_, test, _, _, _, _), proba in zip(fold_data, probabilities):
+            oof[test] = proba
+        return oof
     for test, proba in Parallel(n_jobs=n_jobs, max_nbytes=None)(
             delayed(_fold_probabilities)(cand, texts, Y, langs, folds, k) for k in np.unique(folds)):
         oof[test] = proba
@@ -420,11 +438,14 @@ def train(corpus_dir: Path = CORPUS_DIR, out: Path = Path("models/framing.skops"
     folds = grouped_folds(rows, Y)
     log(f"corpus: {len(rows)} paragraphs from {corpus_dir}; {N_FOLDS} grouped folds")
 
-    ranking = select_model(texts, Y, folds, langs, log)
+    fold_features: dict = {}
+    ranking = select_model(texts, Y, folds, langs, log, keep=fold_features)
     best = ranking[0]
     log(f"chosen (1-SE rule): {best} [{time.perf_counter() - started:.0f} s]")
 
-    oof = cross_validated_probabilities(texts, Y, langs, folds, best)
+    oof = cross_validated_probabilities(texts, Y, langs, folds, best,
+                                        fold_data=fold_features[best.features, best.augment])
+    del fold_features
     weights = none_weights(Y)
     thresholds = {l: round(best_threshold(Y[:, j], oof[:, j], weights)[0], 4)
                   for j, l in enumerate(LABELS)}

@@ -186,7 +186,7 @@ class _Growing:
 # last entry (U+3001, a word character) stands for every code point beyond
 _IS_WORD_CHAR = np.array([not chr(c).isspace() for c in range(0x3002)])
 _HASH_BASE = 0x100000001B3  # odd, so invertible modulo 2**64
-_HASH_LIMIT = 1 << 22  # most word characters hashed in one pass (the power tables kept: 64 MB at most)
+_HASH_LIMIT = 1 << 16  # word characters hashed in one pass: longer calls go in slices (tables: 1 MB)
 
 
 def _split_words(texts: Sequence[str]) -> tuple[str, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -213,7 +213,7 @@ def _hash_powers(n: int) -> tuple[np.ndarray, np.ndarray]:
     return up, np.cumprod(np.r_[np.uint64(1), np.full(n - 1, inverse, dtype=np.uint64)], dtype=np.uint64)
 
 
-_POWERS = _hash_powers(1 << 16)  # grown (replaced whole, so threads never see half of it) on demand
+_POWERS = _hash_powers(_HASH_LIMIT)
 
 
 def _word_hashes(points: np.ndarray, lengths: np.ndarray) -> np.ndarray:
@@ -223,8 +223,7 @@ def _word_hashes(points: np.ndarray, lengths: np.ndarray) -> np.ndarray:
 
     Computed as ``sum(c_j * base**j)`` over the positions ``j`` of the array, one reduce per word,
     times ``base**-first`` of the word: no per-character position arithmetic. Arrays longer than
-    ``_HASH_LIMIT`` go in slices of whole words, so the kept power tables stay bounded."""
-    global _POWERS
+    ``_HASH_LIMIT`` go in slices of whole words, so the power tables stay small."""
     if not len(lengths):
         return np.zeros(0, dtype=np.uint64)
     ends = np.cumsum(lengths)
@@ -237,12 +236,8 @@ def _word_hashes(points: np.ndarray, lengths: np.ndarray) -> np.ndarray:
             parts.append(_word_hashes(points[first:ends[stop - 1]], lengths[w:stop]))
             w = stop
         return np.concatenate(parts)
-    if n <= len(_POWERS[0]):
-        up, down = _POWERS
-    elif n <= _HASH_LIMIT:
-        _POWERS = up, down = _hash_powers(min(max(n, 2 * len(_POWERS[0])), _HASH_LIMIT))
-    else:  # one word longer than the limit: its powers are not kept
-        up, down = _hash_powers(n)
+    # one word longer than a slice gets powers of its own (not kept)
+    up, down = _POWERS if n <= _HASH_LIMIT else _hash_powers(n)
     firsts = ends - lengths
     return np.add.reduceat(points * up[:n], firsts) * down[firsts]
 

@@ -242,39 +242,50 @@ def _word_hashes(points: np.ndarray, lengths: np.ndarray) -> np.ndarray:
     return np.add.reduceat(points * up[:n], firsts) * down[firsts]
 
 
-class _KeyTable:
-    """Where each of a fixed set of distinct int64 keys is: an open-addressing hash table (linear
-    probing, load at most 1/4), looked up with array operations; faster than a binary search for
-    the millions of word-pair keys of a batch."""
+class _HashTable:
+    """uint64 keys -> int64 values (``>= 0``): open addressing with linear probing, inserted and
+    looked up with array operations, for the millions of lookups of a batch. Fixed size; callers
+    keep the load low (at most one half) and build a larger table to grow."""
 
-    def __init__(self, keys: np.ndarray):
-        size = 1 << max(4, (4 * len(keys)).bit_length())
+    def __init__(self, size: int):
         self.bits, self.mask = size.bit_length() - 1, size - 1
-        self.slot_key = np.full(size, -1, dtype=np.int64)  # keys are >= 0
-        self.slot_value = np.full(size, -1, dtype=np.int64)
-        values, slots = np.arange(len(keys)), self._slots(keys)
-        while len(values):
-            free = self.slot_key[slots] < 0
-            free_at = np.flatnonzero(free)
-            _, first = np.unique(slots[free_at], return_index=True)
-            won = free_at[first]
-            self.slot_key[slots[won]], self.slot_value[slots[won]] = keys[values[won]], values[won]
-            lost = np.ones(len(values), dtype=bool)
-            lost[won] = False
-            values, slots = values[lost], np.where(free[lost], slots[lost], (slots[lost] + 1) & self.mask)
+        self.keys = np.zeros(size, dtype=np.uint64)
+        self.values = np.full(size, -1, dtype=np.int64)  # -1: an empty slot
+        self.count = 0
 
     def _slots(self, keys: np.ndarray) -> np.ndarray:
-        return ((keys.astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15)) >> np.uint64(64 - self.bits)).astype(np.int64)
+        return ((keys * np.uint64(0x9E3779B97F4A7C15)) >> np.uint64(64 - self.bits)).astype(np.int64)
+
+    def insert(self, keys: np.ndarray, values: np.ndarray) -> np.ndarray:
+        """Enter each key with its value; returns the values left out because their key was
+        there already (of two equal keys, the first entered stays)."""
+        slots = self._slots(keys)
+        left_out = [np.zeros(0, dtype=np.int64)]
+        while len(values):
+            free = self.values[slots] < 0
+            present = ~free & (self.keys[slots] == keys)
+            left_out.append(values[present])
+            free_at = np.flatnonzero(free)
+            _, first = np.unique(slots[free_at], return_index=True)  # one key per free slot
+            won = free_at[first]
+            self.keys[slots[won]], self.values[slots[won]] = keys[won], values[won]
+            self.count += len(won)
+            retry = ~present  # losers of a free slot look at it again (now taken); others probe on
+            retry[won] = False
+            keep = np.flatnonzero(retry)
+            keys, values = keys[keep], values[keep]
+            slots = np.where(free[keep], slots[keep], (slots[keep] + 1) & self.mask)
+        return np.concatenate(left_out)
 
     def find(self, keys: np.ndarray) -> np.ndarray:
-        """Index of each key in the constructor's ``keys``, ``-1`` where absent."""
+        """The value of each key, ``-1`` where absent."""
         found = np.full(len(keys), -1, dtype=np.int64)
         pending, slots = np.arange(len(keys)), self._slots(keys)
         while len(pending):
-            there = self.slot_key[slots]
-            hit = there == keys[pending]
-            found[pending[hit]] = self.slot_value[slots[hit]]
-            going_on = (there >= 0) & ~hit
+            value = self.values[slots]
+            hit = (value >= 0) & (self.keys[slots] == keys[pending])
+            found[pending[hit]] = value[hit]
+            going_on = (value >= 0) & ~hit  # another key in the slot: probe the next one
             pending, slots = pending[going_on], (slots[going_on] + 1) & self.mask
         return found
 
@@ -303,70 +314,33 @@ class _WordTable:
         return self.points.view[start:start + int(self.lengths.view[i])].tobytes().decode("utf-32-le", "surrogatepass")
 
     def _resize(self, size: int) -> None:
-        self.bits = size.bit_length() - 1
-        self.slot_hash = np.zeros(size, dtype=np.uint64)
-        self.slot_word = np.full(size, -1, dtype=np.int64)
-        self.entered = 0
-        left_out = self._enter(self.hashes.view.copy(), np.arange(len(self)))
+        """A new table of ``size`` slots holding every stored word."""
+        self.table = _HashTable(size)
+        left_out = self.table.insert(self.hashes.view.copy(), np.arange(len(self)))
         self.colliding = {self.word(i): i for i in left_out.tolist()}
-
-    def _slots(self, hashes: np.ndarray) -> np.ndarray:
-        return ((hashes * np.uint64(0x9E3779B97F4A7C15)) >> np.uint64(64 - self.bits)).astype(np.int64)
-
-    def _enter(self, hashes: np.ndarray, words: np.ndarray) -> np.ndarray:
-        """Put ``words`` (indices) into the table by linear probing; returns those left out because
-        their hash was there already (of two words with one hash, the earlier-added one is in)."""
-        mask = len(self.slot_word) - 1
-        slots = self._slots(hashes)
-        left_out = []
-        while len(words):
-            free = self.slot_word[slots] < 0
-            collided = ~free & (self.slot_hash[slots] == hashes)
-            left_out.append(words[collided])
-            retry = ~free & ~collided
-            free_at = np.flatnonzero(free)
-            _, first = np.unique(slots[free_at], return_index=True)  # one word per free slot
-            winners = free_at[first]
-            self.slot_hash[slots[winners]], self.slot_word[slots[winners]] = hashes[winners], words[winners]
-            self.entered += len(winners)
-            retry[free_at] = True  # losers of a free slot look at it again (now taken)
-            retry[winners] = False
-            keep = np.flatnonzero(retry)
-            words, hashes = words[keep], hashes[keep]
-            slots = np.where(free[keep], slots[keep], (slots[keep] + 1) & mask)
-        return np.sort(np.concatenate(left_out)) if left_out else np.zeros(0, dtype=np.int64)
 
     def add(self, words: Sequence[str]) -> None:
         """Append ``words`` (distinct, not yet added), in order."""
         points = np.frombuffer("".join(words).encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
         lengths = np.fromiter(map(len, words), dtype=np.int64, count=len(words))
-        first = len(self.lengths.view)
+        first = len(self)
         self.starts.extend(len(self.points.view) + np.cumsum(lengths) - lengths)
         self.points.extend(points)
         self.lengths.extend(lengths)
         hashes = _word_hashes(points, lengths)
         self.hashes.extend(hashes)
-        if 2 * (self.entered + len(words)) > len(self.slot_word):  # keep the load under one half
-            size = len(self.slot_word)
-            while 2 * (self.entered + len(words)) > size:
+        size = len(self.table.values)
+        if 2 * (self.table.count + len(words)) > size:  # keep the load under one half
+            while 2 * (self.table.count + len(words)) > size:
                 size *= 2
             self._resize(size)  # re-enters every stored word, these included
         else:
-            for i in self._enter(hashes, first + np.arange(len(words))).tolist():
+            for i in self.table.insert(hashes, first + np.arange(len(words))).tolist():
                 self.colliding[words[i - first]] = i
 
     def find(self, points: np.ndarray, lengths: np.ndarray) -> np.ndarray:
         """Index of each word (given as :func:`_split_words` gives them), ``-1`` where not added."""
-        hashes = _word_hashes(points, lengths)
-        mask = len(self.slot_word) - 1
-        found = np.full(len(lengths), -1, dtype=np.int64)
-        pending, slots = np.arange(len(lengths)), self._slots(hashes)
-        while len(pending):
-            occupant = self.slot_word[slots]
-            hit = (occupant >= 0) & (self.slot_hash[slots] == hashes[pending])
-            found[pending[hit]] = occupant[hit]
-            going_on = (occupant >= 0) & ~hit  # another word in the slot: probe the next one
-            pending, slots = pending[going_on], (slots[going_on] + 1) & mask
+        found = self.table.find(_word_hashes(points, lengths))
         # confirm every hit by its code points
         candidate = np.flatnonzero(found >= 0)
         same_length = self.lengths.view[found[candidate]] == lengths[candidate]
@@ -459,7 +433,7 @@ class LinearTfidfScorer:
         self.unigram_col[flat_ids[term_start[single]]] = single
         # per n >= 2: sorted keys and their columns; the C matrix starts with one identity row per
         # such term, so an n-gram occurrence is a P entry pointing at its term's row
-        self._ngram_tables: dict[int, tuple[_KeyTable, np.ndarray, int, np.ndarray]] = {}
+        self._ngram_tables: dict[int, tuple[_HashTable, np.ndarray, int, np.ndarray]] = {}
         first_row, identity_cols = 0, []
         for n in range(2, hi + 1):
             cols = np.flatnonzero(sizes == n)
@@ -473,7 +447,9 @@ class LinearTfidfScorer:
             at = np.zeros((n, T), dtype=bool)
             for k in range(n):
                 at[k, flat_ids[term_start[cols] + k]] = True
-            self._ngram_tables[n] = (_KeyTable(keys), cols, first_row, at)
+            table = _HashTable(1 << max(4, (4 * len(keys)).bit_length()))  # load at most 1/4
+            table.insert(keys.astype(np.uint64), np.arange(len(keys)))
+            self._ngram_tables[n] = (table, cols, first_row, at)
             identity_cols.append(cols)
             first_row += len(cols)
         self._n_identity = first_row
@@ -579,7 +555,7 @@ class LinearTfidfScorer:
             key = np.zeros(len(start), dtype=np.int64)
             for k in range(size):
                 key = key * T + toks[start + k]
-            pos = table.find(key)
+            pos = table.find(key.astype(np.uint64))
             hit = pos >= 0
             entry_text.append(tok_text[start[hit]])
             entry_col.append(first_row + pos[hit])

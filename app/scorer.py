@@ -41,6 +41,11 @@ SCORE_BATCH = 1_000  # paragraphs per sparse product in predict_proba
 CACHE_WORDS = 250_000  # distinct words whose counts are kept; reset when exceeded (bounded memory)
 
 
+def _code_points(text: str) -> np.ndarray:
+    """The code points of ``text`` (lone surrogates included), uint32, shape ``(len(text),)``."""
+    return np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
+
+
 class CharGramIndex:
     """The columns of ``char_wb`` n-grams, found with integer keys instead of strings.
 
@@ -62,7 +67,7 @@ class CharGramIndex:
     def __init__(self, terms: Sequence[str], ngram_range: tuple[int, int], first_column: int = 0):
         self.ngram_range = tuple(map(int, ngram_range))
         joined = "".join(terms)
-        points = np.frombuffer(joined.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
+        points = _code_points(joined)
         self.codes = np.union1d(points, [ord(" ")]).astype(np.int64)
         self.bits = len(self.codes).bit_length()  # digits 1..len(codes); 0 = not in the alphabet
         self.max_len = max([self.ngram_range[1], *map(len, terms)])
@@ -86,7 +91,7 @@ class CharGramIndex:
 
     def _ids(self, text: str) -> np.ndarray:
         """Alphabet digit of every character of ``text`` (0 outside the alphabet)."""
-        points = np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
+        points = _code_points(text)
         top = len(self._digit) - 1
         return np.where(points <= top, self._digit[np.minimum(points, top)], 0).astype(np.int64)
 
@@ -197,7 +202,7 @@ def _split_words(texts: Sequence[str]) -> tuple[str, np.ndarray, np.ndarray, np.
     and the index of the text each word is in; the last three have shape ``(n_words,)``."""
     lowered = [text.lower() for text in texts]
     joined = " ".join(lowered)
-    points = np.frombuffer(joined.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
+    points = _code_points(joined)
     in_word = _IS_WORD_CHAR.take(points, mode="clip")
     edges = np.flatnonzero(np.diff(in_word, prepend=False, append=False))  # bool diff: a change
     starts, lengths = edges[::2], edges[1::2] - edges[::2]
@@ -302,7 +307,7 @@ class _WordTable:
 
     def __init__(self):
         self.points, self.starts = _Growing(dtype=np.uint32), _Growing(dtype=np.int64)
-        self.lengths, self.hashes = _Growing(dtype=np.int64), _Growing(dtype=np.uint64)
+        self.lengths = _Growing(dtype=np.int64)
         self.colliding: dict[str, int] = {}
         self._resize(1 << 14)
 
@@ -316,26 +321,25 @@ class _WordTable:
     def _resize(self, size: int) -> None:
         """A new table of ``size`` slots holding every stored word."""
         self.table = _HashTable(size)
-        left_out = self.table.insert(self.hashes.view.copy(), np.arange(len(self)))
+        hashes = _word_hashes(self.points.view, self.lengths.view)  # derivable, so not kept
+        left_out = self.table.insert(hashes, np.arange(len(self)))
         self.colliding = {self.word(i): i for i in left_out.tolist()}
 
     def add(self, words: Sequence[str]) -> None:
         """Append ``words`` (distinct, not yet added), in order."""
-        points = np.frombuffer("".join(words).encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
+        points = _code_points("".join(words))
         lengths = np.fromiter(map(len, words), dtype=np.int64, count=len(words))
         first = len(self)
         self.starts.extend(len(self.points.view) + np.cumsum(lengths) - lengths)
         self.points.extend(points)
         self.lengths.extend(lengths)
-        hashes = _word_hashes(points, lengths)
-        self.hashes.extend(hashes)
         size = len(self.table.values)
         if 2 * (self.table.count + len(words)) > size:  # keep the load under one half
             while 2 * (self.table.count + len(words)) > size:
                 size *= 2
             self._resize(size)  # re-enters every stored word, these included
         else:
-            for i in self.table.insert(hashes, first + np.arange(len(words))).tolist():
+            for i in self.table.insert(_word_hashes(points, lengths), first + np.arange(len(words))).tolist():
                 self.colliding[words[i - first]] = i
 
     def find(self, points: np.ndarray, lengths: np.ndarray) -> np.ndarray:

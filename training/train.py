@@ -346,32 +346,21 @@ def select_model(texts: np.ndarray, Y: np.ndarray, folds: np.ndarray, langs: np.
     return [chosen] + sorted((c for c in results if c is not chosen), key=lambda c: -c.macro_f1)
 
 
-def _fold_probabilities(cand, texts, Y, langs, folds, k):
-    train, test = np.flatnonzero(folds != k), folds == k
-    return test, fit_pipeline(cand, texts, Y, langs, train, SEED + k).predict_proba(texts[test])
-
-
 def _fold_calibrated(Xtr, Ytr, Xte, C, cw):
     return make_classifier(C, cw, calibrated=True).fit(Xtr, Ytr).predict_proba(Xte)
 
 
-def cross_validated_probabilities(texts, Y, langs, folds, cand: Candidate, n_jobs: int = 2,
-                                  fold_data: list | None = None) -> np.ndarray:
-    """Out-of-fold calibrated probabilities of ``cand``, shape ``Y.shape``. ``fold_data`` (from
-    :func:`select_model`'s ``keep``) holds the folds' features already made for the same rows,
-    augmentations and seeds, so only the classifiers are fitted; the result is the same."""
+def cross_validated_probabilities(Y: np.ndarray, cand: Candidate, fold_data: list, n_jobs: int = 2) -> np.ndarray:
+    """Out-of-fold calibrated probabilities of ``cand``, shape ``Y.shape``, from the folds' features
+    that :func:`select_model` made (its ``keep``: the same rows, augmentations and seeds as
+    :func:`fit_pipeline` would use), so only the classifiers are fitted."""
     from joblib import Parallel, delayed
 
     oof = np.zeros(Y.shape, dtype=float)
-    if fold_data is not None:
-        probabilities = Parallel(n_jobs=n_jobs, max_nbytes=None)(
-            delayed(_fold_calibrated)(Xtr, Ytr, Xheld[:len(test)], cand.C, cand.class_weight)
-            for Ytr, test, Xtr, Xheld, _, _ in fold_data)
-        for (_, test, _, _, _, _), proba in zip(fold_data, probabilities):
-            oof[test] = proba
-        return oof
-    for test, proba in Parallel(n_jobs=n_jobs, max_nbytes=None)(
-            delayed(_fold_probabilities)(cand, texts, Y, langs, folds, k) for k in np.unique(folds)):
+    probabilities = Parallel(n_jobs=n_jobs, max_nbytes=None)(
+        delayed(_fold_calibrated)(Xtr, Ytr, Xheld[:len(test)], cand.C, cand.class_weight)
+        for Ytr, test, Xtr, Xheld, _, _ in fold_data)
+    for (_, test, _, _, _, _), proba in zip(fold_data, probabilities):
         oof[test] = proba
     return oof
 
@@ -443,8 +432,7 @@ def train(corpus_dir: Path = CORPUS_DIR, out: Path = Path("models/framing.skops"
     best = ranking[0]
     log(f"chosen (1-SE rule): {best} [{time.perf_counter() - started:.0f} s]")
 
-    oof = cross_validated_probabilities(texts, Y, langs, folds, best,
-                                        fold_data=fold_features[best.features, best.augment])
+    oof = cross_validated_probabilities(Y, best, fold_features[best.features, best.augment])
     del fold_features
     weights = none_weights(Y)
     thresholds = {l: round(best_threshold(Y[:, j], oof[:, j], weights)[0], 4)

@@ -15,17 +15,15 @@ import shutil
 import sys
 import time
 from collections import deque
-from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
-from itertools import islice
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
 from . import batch_io
-from .batch_io import BatchInputError, RawLine, Record
+from .batch_io import BatchInputError, RawLines, Record
 from .model import DEFAULT_MODEL_PATH, FramingModel, sha256_file
 
 RESERVED = {"doc_id", "paragraph", "start", "end", "labels", "text", "paragraphs"}
@@ -74,7 +72,7 @@ def _safe_columns(extra: dict[str, Any]) -> dict[str, Any]:
             for k, v in extra.items()}
 
 
-def score_and_write_chunk(model_path: str, units: list[Record | RawLine], options: ScoreOptions, partial: Path,
+def score_and_write_chunk(model_path: str, units: list[Record | RawLines], options: ScoreOptions, partial: Path,
                           index: int, suffix: str) -> dict:
     """Parse, score and write chunk ``index`` in the worker (the reading process only cuts the
     input and collects stats); ``suffix`` is the output's, so the part is rendered for it here."""
@@ -163,14 +161,6 @@ def _worker_init() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
-def _chunks(records: Iterator, size: int) -> Iterator[list]:
-    while True:
-        chunk = list(islice(records, size))
-        if not chunk:
-            return
-        yield chunk
-
-
 @dataclass
 class ScoreResult:
     stats: dict
@@ -227,10 +217,10 @@ def run_score(options: ScoreOptions, output: Path, *, model_path: Path | None = 
     paragraphs_seen = 0
 
     def pending():
-        units = batch_io.iter_units(paths, options.text_field, options.id_field)
-        for index, chunk in enumerate(_chunks(units, options.chunk_size)):
+        chunks = batch_io.iter_chunks(paths, options.chunk_size, options.text_field, options.id_field)
+        for index, chunk in enumerate(chunks):
             if index < done:
-                bar.update(len(chunk))
+                bar.update(batch_io.units_in(chunk))
                 continue
             yield index, chunk
 
@@ -238,14 +228,14 @@ def run_score(options: ScoreOptions, output: Path, *, model_path: Path | None = 
         work = pending()
         if jobs <= 1:
             for index, chunk in work:
-                yield len(chunk), score_and_write_chunk(str(model_path), chunk, options, partial, index, suffix)
+                yield batch_io.units_in(chunk), score_and_write_chunk(str(model_path), chunk, options, partial, index, suffix)
         else:
             # at most 2*jobs chunks in flight (memory stays flat); each worker writes its own part;
             # results come back in input order
             with ProcessPoolExecutor(jobs, mp_context=_worker_context(), initializer=_worker_init) as pool:
                 in_flight: deque = deque()
                 for index, chunk in work:
-                    in_flight.append((len(chunk), pool.submit(score_and_write_chunk, str(model_path), chunk,
+                    in_flight.append((batch_io.units_in(chunk), pool.submit(score_and_write_chunk, str(model_path), chunk,
                                                               options, partial, index, suffix)))
                     if len(in_flight) >= 2 * jobs:
                         size, future = in_flight.popleft()

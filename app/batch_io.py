@@ -12,6 +12,7 @@ through a temporary file and an atomic rename.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
@@ -21,6 +22,7 @@ import shutil
 import sys
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from itertools import islice
 from pathlib import Path
 from typing import Any
 
@@ -105,22 +107,26 @@ def _from_mapping(source: str, position: int, row: dict, text_field: str, id_fie
 
 
 @dataclass
-class RawLine:
-    """One JSONL line, not yet parsed: the reading process only cuts the input into chunks and the
-    scoring workers parse, so the reader is never the bottleneck of ``--jobs``."""
+class RawLines:
+    """Consecutive JSONL lines of one input, not yet parsed: the reading process only cuts the
+    input into chunks and the scoring workers parse, so the reader is never the bottleneck of
+    ``--jobs``. One object per run of lines (not per line) keeps the reader's work and the
+    transfer to a worker at the cost of the bytes themselves."""
 
     source: str
-    position: int
-    data: bytes
+    first: int  # line number of ``lines[0]``, from 1
+    lines: list[bytes]
+
+    def __len__(self) -> int:
+        return len(self.lines)
 
 
-def parse_line(raw: RawLine, text_field: str, id_field: str) -> Record | None:
+def parse_line(source: str, number: int, data: bytes, text_field: str, id_field: str) -> Record | None:
     """The record of one JSONL line (with ``error`` set when unusable); None for a blank line."""
-    source, number = raw.source, raw.position
-    if not raw.data.strip():
+    if not data.strip():
         return None
     try:
-        line = raw.data.decode("utf-8")
+        line = data.decode("utf-8")
     except UnicodeDecodeError as exc:
         return Record(source, number, doc_id=f"{source}:{number}",
                       error=f"undecodable bytes (not UTF-8) at byte {exc.start}")
@@ -133,21 +139,23 @@ def parse_line(raw: RawLine, text_field: str, id_field: str) -> Record | None:
     return _from_mapping(source, number, obj, text_field, id_field)
 
 
-def _raw_lines(source: str, stream: io.BufferedIOBase) -> Iterator[RawLine]:
-    for number, data in enumerate(stream, 1):
-        yield RawLine(source, number, data)
-
-
-def parse_units(units: Iterable[Record | RawLine], text_field: str, id_field: str) -> list[Record]:
-    """Records of a chunk read by :func:`iter_units` (raw lines parsed, blank lines dropped)."""
+def parse_units(units: Iterable[Record | RawLines], text_field: str, id_field: str) -> list[Record]:
+    """Records of a chunk cut by :func:`iter_chunks` (raw lines parsed, blank lines dropped)."""
     records = []
     for unit in units:
-        if isinstance(unit, RawLine):
-            unit = parse_line(unit, text_field, id_field)
-            if unit is None:
-                continue
-        records.append(unit)
+        if isinstance(unit, RawLines):
+            for number, data in enumerate(unit.lines, unit.first):
+                record = parse_line(unit.source, number, data, text_field, id_field)
+                if record is not None:
+                    records.append(record)
+        else:
+            records.append(unit)
     return records
+
+
+def units_in(chunk: list[Record | RawLines]) -> int:
+    """Input units (documents and blank lines) in a chunk."""
+    return sum(len(u) if isinstance(u, RawLines) else 1 for u in chunk)
 
 
 def _text_file(path: str) -> Iterator[Record]:
@@ -188,22 +196,41 @@ def _parquet_rows(path: str, text_field: str, id_field: str) -> Iterator[Record]
             yield _from_mapping(path, number, row, text_field, id_field)
 
 
-def iter_units(paths: list[str], text_field: str = "text", id_field: str = "id") -> Iterator[Record | RawLine]:
-    """Every document of every input, in order: JSONL lines unparsed (see :func:`parse_units`),
-    other formats as records; bad ones included (with ``error`` set)."""
+def iter_chunks(paths: list[str], size: int, text_field: str = "text",
+                id_field: str = "id") -> Iterator[list[Record | RawLines]]:
+    """Every document of every input, in order, cut into chunks of ``size`` input units (the last
+    may be shorter; a chunk may span inputs). JSONL lines stay unparsed (see :func:`parse_units`),
+    other formats come as records; bad ones are included (with ``error`` set). The cut depends
+    only on the inputs and ``size``, so a resumed run meets the same chunks."""
+    chunk: list[Record | RawLines] = []
+    room = size
     for path in paths:
         suffix = Path(path).suffix.lower()
-        if path == STDIN:
-            yield from _raw_lines("<stdin>", sys.stdin.buffer)
-        elif suffix in TEXT_SUFFIXES:
-            yield from _text_file(path)
-        elif suffix in JSONL_SUFFIXES:
-            with open(path, "rb") as stream:
-                yield from _raw_lines(path, stream)
+        if path == STDIN or suffix in JSONL_SUFFIXES:
+            with (open(path, "rb") if path != STDIN else contextlib.nullcontext(sys.stdin.buffer)) as stream:
+                source, number = ("<stdin>" if path == STDIN else path), 1
+                while lines := list(islice(stream, room)):
+                    chunk.append(RawLines(source, number, lines))
+                    number += len(lines)
+                    room -= len(lines)
+                    if not room:
+                        yield chunk
+                        chunk, room = [], size
+            continue
+        if suffix in TEXT_SUFFIXES:
+            records = _text_file(path)
         elif suffix == ".csv":
-            yield from _csv_rows(path, text_field, id_field)
-        elif suffix == ".parquet":
-            yield from _parquet_rows(path, text_field, id_field)
+            records = _csv_rows(path, text_field, id_field)
+        else:
+            records = _parquet_rows(path, text_field, id_field)
+        for record in records:
+            chunk.append(record)
+            room -= 1
+            if not room:
+                yield chunk
+                chunk, room = [], size
+    if chunk:
+        yield chunk
 
 
 def count_records(paths: list[str]) -> int | None:

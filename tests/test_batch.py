@@ -73,7 +73,10 @@ def test_every_output_format_has_the_same_rows(tmp_path, model, out_name):
     assert not (tmp_path / f"{out_name}.partial").exists()
 
 
-def test_every_input_format(tmp_path, model):
+@pytest.mark.parametrize("chunk_size", [500, 2])
+def test_every_input_format(tmp_path, model, chunk_size):
+    """Folders, text, JSONL, CSV and Parquet in one run, in order; with chunk size 2 the chunks
+    also cut through inputs and span from one input into the next."""
     folder = tmp_path / "archive" / "2024"
     folder.mkdir(parents=True)
     (folder / "one.txt").write_text("Sanctions bite hard.\n\nSecond paragraph here.", "utf-8")
@@ -81,7 +84,8 @@ def test_every_input_format(tmp_path, model):
     write_jsonl(tmp_path / "in.ndjson", DOCS[:1])
     pd.DataFrame(DOCS[1:2]).to_csv(tmp_path / "in.csv", index=False)
     pd.DataFrame(DOCS[2:]).to_parquet(tmp_path / "in.parquet")
-    result = run(tmp_path, [tmp_path / "archive", tmp_path / "in.ndjson", tmp_path / "in.csv", tmp_path / "in.parquet"])
+    result = run(tmp_path, [tmp_path / "archive", tmp_path / "in.ndjson", tmp_path / "in.csv", tmp_path / "in.parquet"],
+                 chunk_size=chunk_size)
     rows = read_output(tmp_path / "out.jsonl")
     ids = list(dict.fromkeys(rows["doc_id"]))
     assert ids == [str(folder / "one.txt"), str(tmp_path / "archive" / "two.md"), "a", "b", "c"]
@@ -96,7 +100,10 @@ def test_custom_text_and_id_fields_and_carried_columns(tmp_path):
     assert row["doc_id"] == "7" and row["url"] == "u" and json.loads(row["meta"]) == {"k": 1}
 
 
-def test_bad_records_go_to_the_errors_file_with_reasons(tmp_path):
+@pytest.mark.parametrize("chunk_size", [500, 3])
+def test_bad_records_go_to_the_errors_file_with_reasons(tmp_path, chunk_size):
+    """Every bad record is reported with its input and line, also when chunks cut the JSONL file
+    into runs of 3 lines and span into the CSV and text inputs."""
     src = write_jsonl(tmp_path / "in.jsonl", DOCS[:1], raw_lines=[
         b'{"id": "broken", "text": ', b'{"id": "notext"}', b'{"id": "blank", "text": "  \\n "}',
         b'{"id": "null", "text": null}', b'{"id": "num", "text": 5}', b'{"id": "latin", "text": "caf\xe9"}',
@@ -105,7 +112,7 @@ def test_bad_records_go_to_the_errors_file_with_reasons(tmp_path):
     csv_path.write_bytes(b"id,text\ngood,Sanctions bite.\nbad,caf\xe9 au lait\n")
     bad_txt = tmp_path / "bad.txt"
     bad_txt.write_bytes(b"\xff\xfe broken")
-    result = run(tmp_path, [src, csv_path, bad_txt])
+    result = run(tmp_path, [src, csv_path, bad_txt], chunk_size=chunk_size)
     errors = [json.loads(l) for l in result.errors_output.read_text().splitlines()]
     reasons = {(e["input"].split("/")[-1], e["position"]): e["reason"] for e in errors}
     assert reasons[("in.jsonl", 2)].startswith("invalid JSON")

@@ -9,7 +9,7 @@ alone is timed too (the same command on one short document), and the jobs ratio 
 without it: what the second worker does for the scoring itself.
 
 This VM's speed drifts by 20-50% within minutes, so the paths a ratio compares run in
-alternation: 7 pairs of (floor, warm project) and 3 pairs of (--jobs 1, --jobs 2). A ratio is
+alternation: 7 pairs of (floor, warm project) and 5 pairs of (--jobs 1, --jobs 2). A ratio is
 the median of its per-pair ratios; a rate is the best run of its path.
 """
 
@@ -78,7 +78,7 @@ def main() -> None:
             return timed(lambda: subprocess.run(cmd, cwd=ROOT, check=True))
 
         job_pairs, startup_pairs = [], []
-        for _ in range(3):  # alternate, so both see the same machine
+        for _ in range(5):  # alternate, so both see the same machine
             startup_pairs.append((score(one, 1), score(one, 2)))
             job_pairs.append((score(src, 1), score(src, 2)))
         for jobs in (1, 2):

@@ -234,9 +234,22 @@ def test_scoring_imports_neither_sklearn_nor_skops():
     """A server worker or batch job loads the .npz scorer only (the memory of a worker depends on it)."""
     code = ("import sys; from app.api import create_app; from app import FramingModel; create_app(); "
             "m = FramingModel.load(); m.analyze('Sanctions hit the banks.'); "
-            "print(sorted(k for k in ('sklearn', 'skops') if k in sys.modules))")
+            "print(sorted(k for k in ('sklearn', 'skops', 'scipy.special') if k in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
     assert out.stdout.strip() == "[]"
+
+
+def test_logistic_function_matches_scipy_at_the_extremes():
+    """The scorer's own expit (scipy.special is not imported) equals scipy's, far into both tails."""
+    from scipy.special import expit
+
+    from app.scorer import _expit
+
+    z = np.concatenate([np.linspace(-700, 700, 20_001), [0.0, -0.0, 1e-300, -1e-300]])
+    with np.errstate(over="raise", invalid="raise"):  # no overflow on the way
+        got = _expit(z)
+    np.testing.assert_allclose(got, expit(z), rtol=1e-12, atol=0)
+    assert np.all(np.isfinite(_expit(np.array([-1e308, 1e308]))))
 
 
 def test_model_without_scorer_file_falls_back_to_the_pipeline(model_copy):

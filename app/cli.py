@@ -19,6 +19,33 @@ def fail(message: str, code: int = 2) -> None:
     raise typer.Exit(code)
 
 
+THRESHOLD_HELP = ("LABEL=VALUE: a decision threshold in [0, 1] replacing the model's for LABEL; repeat for "
+                  "several labels.")
+
+
+def parse_thresholds(pairs: list[str] | None) -> dict[str, float]:
+    """``["sanctions=0.4", ...]`` -> ``{"sanctions": 0.4}``, or exit 2 with the reason."""
+    from .labels import LABELS
+
+    names = list(LABELS)
+    out: dict[str, float] = {}
+    for pair in pairs or []:
+        name, sep, value = pair.partition("=")
+        name = name.strip()
+        if not sep:
+            fail(f"--threshold {pair!r}: expected LABEL=VALUE, e.g. sanctions=0.4")
+        if name not in names:
+            fail(f"--threshold {pair!r}: unknown label {name!r}; labels are {', '.join(names)}")
+        try:
+            number = float(value)
+        except ValueError:
+            number = float("nan")
+        if not 0 <= number <= 1:
+            fail(f"--threshold {pair!r}: the threshold must be a number from 0 to 1")
+        out[name] = number
+    return out
+
+
 @cli.command()
 def serve(
     host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
@@ -71,6 +98,7 @@ def evaluate(
     model: Annotated[Optional[Path], typer.Option(help="Model file (default: the shipped model).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
     bootstrap: Annotated[int, typer.Option(min=0, help="Bootstrap resamples for the 95% intervals.")] = 1000,
+    threshold: Annotated[Optional[list[str]], typer.Option(help=THRESHOLD_HELP)] = None,
 ):
     """Per-label precision/recall/F1 by language, with bootstrap intervals and baselines."""
     from training.corpus import DataError, read_labelled
@@ -80,6 +108,7 @@ def evaluate(
 
     if not data.is_file():
         fail(f"{data} does not exist")
+    thresholds = parse_thresholds(threshold)
     try:
         rows = read_labelled(data)
         fm = FramingModel.load(model)
@@ -88,8 +117,10 @@ def evaluate(
     if not rows:
         fail(f"{data} holds no records")
 
-    report = run(rows, fm.predict_indicators, samples=bootstrap)
+    report = run(rows, lambda texts: fm.predict_indicators(texts, thresholds), samples=bootstrap,
+                 scores=fm.predict_proba)
     report["model"] = {"name": fm.metadata.get("name"), "version": fm.metadata.get("version")}
+    report["thresholds"] = dict(zip(fm.labels, fm.resolve_thresholds(thresholds).tolist()))
     report["data"] = str(data)
     if as_json:
         typer.echo(json.dumps(report, ensure_ascii=False))
@@ -111,6 +142,7 @@ def score(
     group_by: Annotated[Optional[str], typer.Option(help="Prevalence per value of COLUMN, or per COLUMN:month / COLUMN:year of a date.")] = None,
     plot: Annotated[Optional[Path], typer.Option(help="Draw prevalence per group (or overall) to this PNG.")] = None,
     include_text: Annotated[bool, typer.Option("--include-text", help="Put each paragraph's text in its row.")] = False,
+    threshold: Annotated[Optional[list[str]], typer.Option(help=THRESHOLD_HELP)] = None,
     chunk_size: Annotated[int, typer.Option(min=1, help="Documents per work unit.")] = 500,
     model: Annotated[Optional[Path], typer.Option(help="Model file (default: the shipped model).")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar and no summary.")] = False,
@@ -126,7 +158,10 @@ def score(
     from .batch_io import BatchInputError
     from .model import DEFAULT_MODEL_PATH, ModelLoadError
 
+    thresholds = parse_thresholds(threshold)
     if engine == "dask":
+        if thresholds:
+            fail("--threshold is not supported with --engine dask")
         from .distributed import score_with_dask
 
         try:
@@ -144,7 +179,8 @@ def score(
     if engine != "local":
         fail("--engine must be local or dask")
     options = ScoreOptions(inputs=list(inputs), text_field=text_field, id_field=id_field, chunk_size=chunk_size,
-                           documents=documents, group_by=group_by, include_text=include_text)
+                           documents=documents, group_by=group_by, include_text=include_text,
+                           thresholds=thresholds)
     try:
         result = run_score(options, output, model_path=model, jobs=jobs, errors_output=errors, resume=resume,
                            overwrite=overwrite, progress=not quiet and sys.stderr.isatty())

@@ -145,6 +145,21 @@ def test_cli_exit_status_summary_and_group_plot(tmp_path):
     assert r.returncode == 2 and "output must end" in r.stderr
 
 
+def test_cli_threshold_overrides_decide_the_labels(tmp_path):
+    src = write_jsonl(tmp_path / "in.jsonl", DOCS)
+    assert framing("score", str(src), "-o", str(tmp_path / "base.jsonl"), "-q").returncode == 0
+    r = framing("score", str(src), "-o", str(tmp_path / "low.jsonl"), "-q", "--threshold", "ontological_security=0",
+                "--threshold", "sanctions=1")
+    assert r.returncode == 0, r.stderr
+    base, low = read_output(tmp_path / "base.jsonl"), read_output(tmp_path / "low.jsonl")
+    assert len(low) == 4
+    pd.testing.assert_frame_equal(base[SCORE_COLUMNS], low[SCORE_COLUMNS])  # scores unchanged
+    assert any("sanctions" in labels for labels in base["labels"])
+    for labels, base_labels in zip(low["labels"], base["labels"]):
+        assert "ontological_security" in labels and "sanctions" not in labels
+        assert ("sovereignty" in labels) == ("sovereignty" in base_labels)
+
+
 def test_stdin_jsonl_quiet(tmp_path):
     stdin = "".join(json.dumps(d) + "\n" for d in DOCS)
     r = framing("score", "-", "-o", str(tmp_path / "out.jsonl"), "--quiet", stdin=stdin)

@@ -28,6 +28,33 @@ def test_evaluate_json_on_seed_labels():
     assert report["baselines"]["always_none"]["macro_f1"] == 0.0
 
 
+def test_evaluate_threshold_overrides_change_the_decisions_not_the_ranking():
+    base = json.loads(framing("evaluate", "--data", "seeds/labels.jsonl", "--json", "--bootstrap", "0").stdout)
+    r = framing("evaluate", "--data", "seeds/labels.jsonl", "--json", "--bootstrap", "0",
+                "--threshold", "sanctions=0", "--threshold", "sovereignty=1")
+    assert r.returncode == 0, r.stderr
+    low = json.loads(r.stdout)
+    assert low["thresholds"]["sanctions"] == 0 and low["thresholds"]["sovereignty"] == 1
+    assert low["thresholds"]["ontological_security"] == base["thresholds"]["ontological_security"] < 1
+    # every paragraph is tagged sanctions at 0, so recall is 1 and precision is the label's share
+    sanc = low["per_label"]["sanctions"]
+    assert sanc["recall"] == 1 and sanc["precision"] == pytest.approx(sanc["support"] / 53)
+    assert low["per_label"]["sovereignty"]["recall"] < base["per_label"]["sovereignty"]["recall"]
+    assert low["per_label"]["ontological_security"] == base["per_label"]["ontological_security"]
+    for label, m in low["per_label"].items():  # average precision does not depend on thresholds
+        assert 0 < m["average_precision"] == base["per_label"][label]["average_precision"] <= 1
+
+
+@pytest.mark.parametrize("value, message", [("sanction=0.3", "unknown label 'sanction'"),
+                                            ("sanctions=1.5", "from 0 to 1"), ("sanctions=high", "from 0 to 1"),
+                                            ("sanctions", "expected LABEL=VALUE")])
+def test_bad_threshold_is_refused_with_the_reason(value, message, tmp_path):
+    for command in (["evaluate", "--data", "seeds/labels.jsonl"], ["score", "seeds/labels.jsonl", "-o", str(tmp_path / "o.jsonl")]):
+        r = framing(*command, "--threshold", value)
+        assert r.returncode == 2 and message in r.stderr and "Traceback" not in r.stderr
+    assert not (tmp_path / "o.jsonl").exists()
+
+
 def test_evaluate_text_report_has_baselines():
     r = framing("evaluate", "--data", "seeds/labels.jsonl", "--bootstrap", "20")
     assert r.returncode == 0

@@ -43,3 +43,27 @@ def test_bootstrap_intervals_are_the_percentiles_of_scikit_learns_scores_on_the_
     assert got["macro_f1_ci"] == [round(float(np.percentile(macro, q)), 4) for q in (2.5, 97.5)]
     assert got["per_label"][LABELS[0]]["f1_ci"] == [round(float(np.percentile(f1_first, q)), 4) for q in (2.5, 97.5)]
     assert got["n"] == 40
+
+
+def test_average_precision_per_label_and_language_is_scikit_learns():
+    from sklearn.metrics import average_precision_score
+
+    rng = np.random.default_rng(3)
+    n = 80
+    rows = [{"text": f"t{i}", "lang": "en" if i % 3 else "ru",
+             "labels": [l for l in LABELS if rng.random() < 0.3]} for i in range(n)]
+    rows[0]["lang"] = "de"  # a language where no paragraph carries a label: AP is undefined there
+    rows[0]["labels"] = []
+    S = rng.random((n, len(LABELS)))
+    report = evaluate.evaluate(rows, lambda texts: (S >= 0.5).astype(int), samples=10, scores=lambda texts: S)
+    Y = evaluate.label_matrix(rows)
+    for lang, mask in [(None, np.ones(n, bool))] + [(l, np.array([r["lang"] == l for r in rows])) for l in ("en", "ru")]:
+        sec = report if lang is None else report["by_lang"][lang]
+        expected = [average_precision_score(Y[mask, j], S[mask, j]) for j in range(len(LABELS))]
+        got = [sec["per_label"][l]["average_precision"] for l in LABELS]
+        np.testing.assert_allclose(got, expected, rtol=1e-12)
+        assert sec["macro_average_precision"] == pytest.approx(np.mean(expected))
+    assert all(m["average_precision"] is None for m in report["by_lang"]["de"]["per_label"].values())
+    assert report["by_lang"]["de"]["macro_average_precision"] is None
+    text = evaluate.format_report(report, "x")
+    assert "AP" in text and "mean AP" in text

@@ -98,10 +98,11 @@ def _interval(values: np.ndarray) -> list[float]:
 def score_with_intervals(Y: np.ndarray, P: np.ndarray, samples: int = BOOTSTRAP_SAMPLES) -> dict[str, Any]:
     """Point metrics plus percentile-bootstrap 95% intervals (paragraphs resampled).
 
-    Every resample is a row of draw counts, so all of them are scored with three matrix products."""
+    Every resample is a row of draw counts, so all of them are scored with three matrix products.
+    With ``samples=0`` there are no intervals."""
     result = label_scores(Y, P)
     n = len(Y)
-    if n:
+    if n and samples > 0:
         rng = np.random.default_rng(BOOTSTRAP_SEED)
         W = np.stack([np.bincount(rng.integers(0, n, n), minlength=n) for _ in range(samples)])
         boots = _prf(*_weighted_counts(Y, P, W))
@@ -125,11 +126,40 @@ def evaluate_predictions(rows: list[dict], P: np.ndarray, samples: int = BOOTSTR
     return report
 
 
+def average_precision(Y: np.ndarray, S: np.ndarray) -> dict[str, float | None]:
+    """Average precision of scores ``S`` per label (area under the precision-recall curve, as
+    scikit-learn's ``average_precision_score``): how well the scores rank, whatever the threshold.
+    None for a label without positives."""
+    from sklearn.metrics import average_precision_score
+
+    Y = np.asarray(Y)
+    return {l: (float(average_precision_score(Y[:, j], S[:, j])) if Y[:, j].any() else None)
+            for j, l in enumerate(LABELS)}
+
+
+def add_ranking(report: dict[str, Any], rows: list[dict], S: np.ndarray) -> None:
+    """Put each label's average precision of scores ``S`` (shape ``(n, L)``) into ``report``'s
+    per-label entries, overall and per language, and their mean as ``macro_average_precision``."""
+    Y = label_matrix(rows)
+    langs = np.array([r.get("lang") or "unknown" for r in rows])
+    for section, mask in [(report, np.ones(len(rows), dtype=bool))] + [
+            (sec, langs == lang) for lang, sec in report["by_lang"].items()]:
+        ap = average_precision(Y[mask], S[mask])
+        for label, value in ap.items():
+            section["per_label"][label]["average_precision"] = value
+        defined = [v for v in ap.values() if v is not None]
+        section["macro_average_precision"] = float(np.mean(defined)) if defined else None
+
+
 def evaluate(rows: list[dict], predict: Callable[[list[str]], np.ndarray],
-             samples: int = BOOTSTRAP_SAMPLES) -> dict[str, Any]:
-    """The model's report with the two baselines under ``baselines``."""
+             samples: int = BOOTSTRAP_SAMPLES,
+             scores: Callable[[list[str]], np.ndarray] | None = None) -> dict[str, Any]:
+    """The model's report with the two baselines under ``baselines``; with ``scores`` (per-label
+    probabilities, shape ``(n, L)``) also each label's average precision (:func:`add_ranking`)."""
     texts = [r["text"] for r in rows]
     report = evaluate_predictions(rows, predict(texts), samples)
+    if scores is not None:
+        add_ranking(report, rows, np.asarray(scores(texts), dtype=np.float64))
     report["baselines"] = {
         "keyword": evaluate_predictions(rows, keyword_predict(texts), samples),
         "always_none": evaluate_predictions(rows, np.zeros((len(rows), len(LABELS)), dtype=int), samples),
@@ -141,15 +171,22 @@ def format_report(report: dict[str, Any], title: str) -> str:
     """Plain-text tables: per label and language, then the baselines side by side."""
     def ci(v): return f"[{v[0]:.2f}, {v[1]:.2f}]" if v else ""
     lines = [f"{title}: n={report['n']}"]
+    if report.get("thresholds"):
+        lines.append("thresholds: " + ", ".join(f"{l} {v:.3f}" for l, v in report["thresholds"].items()))
     sections = [("all", report)] + list(report["by_lang"].items())
     for name, sec in sections:
         lines.append("")
+        ranked = "macro_average_precision" in sec
+        def ap(v): return f"{v:.3f}" if v is not None else "-"
         lines.append(f"{name} (n={sec['n']}): macro-F1 {sec['macro_f1']:.3f} {ci(sec.get('macro_f1_ci'))}"
-                     f"  micro-F1 {sec['micro_f1']:.3f} {ci(sec.get('micro_f1_ci'))}")
-        lines.append(f"  {'label':22s} {'precision':>9s} {'recall':>7s} {'F1':>6s} {'F1 95% CI':>14s} {'support':>8s}")
+                     f"  micro-F1 {sec['micro_f1']:.3f} {ci(sec.get('micro_f1_ci'))}"
+                     + (f"  mean AP {ap(sec['macro_average_precision'])}" if ranked else ""))
+        lines.append(f"  {'label':22s} {'precision':>9s} {'recall':>7s} {'F1':>6s} {'F1 95% CI':>14s} {'support':>8s}"
+                     + (f" {'AP':>6s}" if ranked else ""))
         for label, m in sec["per_label"].items():
             lines.append(f"  {label:22s} {m['precision']:9.3f} {m['recall']:7.3f} {m['f1']:6.3f} "
-                         f"{ci(m.get('f1_ci')):>14s} {m['support']:8d}")
+                         f"{ci(m.get('f1_ci')):>14s} {m['support']:8d}"
+                         + (f" {ap(m['average_precision']):>6s}" if ranked else ""))
     lines.append("")
     lines.append("macro-F1 against baselines:")
     header = f"  {'':10s} {'model':>22s} {'keyword':>22s} {'always none':>22s}"
@@ -160,4 +197,8 @@ def format_report(report: dict[str, Any], title: str) -> str:
             sec = rep if name == "all" else rep["by_lang"][name]
             cells.append(f"{sec['macro_f1']:.3f} {ci(sec.get('macro_f1_ci'))}")
         lines.append(f"  {name:10s} " + " ".join(f"{c:>22s}" for c in cells))
+    if "macro_average_precision" in report:
+        lines.append("")
+        lines.append("AP: average precision, how well the scores rank paragraphs whatever the thresholds. "
+                     "A high AP with a low F1 points at the thresholds (see --threshold), a low AP at the model.")
     return "\n".join(lines)

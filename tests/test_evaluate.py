@@ -46,7 +46,7 @@ def test_bootstrap_intervals_are_the_percentiles_of_scikit_learns_scores_on_the_
 
 
 def test_average_precision_per_label_and_language_is_scikit_learns():
-    from sklearn.metrics import average_precision_score
+    from sklearn.metrics import average_precision_score, f1_score
 
     rng = np.random.default_rng(3)
     n = 80
@@ -63,6 +63,11 @@ def test_average_precision_per_label_and_language_is_scikit_learns():
         got = [sec["per_label"][l]["average_precision"] for l in LABELS]
         np.testing.assert_allclose(got, expected, rtol=1e-12)
         assert sec["macro_average_precision"] == pytest.approx(np.mean(expected))
+        for j, l in enumerate(LABELS):  # the best F1 is reached at its threshold, and no cut does better
+            m = sec["per_label"][l]
+            y, s = Y[mask, j], S[mask, j]
+            assert f1_score(y, s >= m["best_threshold"]) == pytest.approx(m["best_f1"])
+            assert max(f1_score(y, s >= c) for c in np.unique(s)) == pytest.approx(m["best_f1"])
     assert all(m["average_precision"] is None for m in report["by_lang"]["de"]["per_label"].values())
     assert report["by_lang"]["de"]["macro_average_precision"] is None
     text = evaluate.format_report(report, "x")

@@ -126,28 +126,41 @@ def evaluate_predictions(rows: list[dict], P: np.ndarray, samples: int = BOOTSTR
     return report
 
 
-def average_precision(Y: np.ndarray, S: np.ndarray) -> dict[str, float | None]:
-    """Average precision of scores ``S`` per label (area under the precision-recall curve, as
-    scikit-learn's ``average_precision_score``): how well the scores rank, whatever the threshold.
-    None for a label without positives."""
-    from sklearn.metrics import average_precision_score
+def ranking_scores(Y: np.ndarray, S: np.ndarray) -> dict[str, dict[str, float] | None]:
+    """Per label, what scores ``S`` can do whatever the threshold: ``average_precision`` (area
+    under the precision-recall curve, as scikit-learn's ``average_precision_score``), and
+    ``best_f1`` with the ``best_threshold`` that reaches it on these paragraphs (the top of the
+    curve: a hindsight figure for this data, not a tuned setting). None for a label without
+    positives."""
+    from sklearn.metrics import average_precision_score, precision_recall_curve
 
     Y = np.asarray(Y)
-    return {l: (float(average_precision_score(Y[:, j], S[:, j])) if Y[:, j].any() else None)
-            for j, l in enumerate(LABELS)}
+    out: dict[str, dict[str, float] | None] = {}
+    for j, label in enumerate(LABELS):
+        if not Y[:, j].any():
+            out[label] = None
+            continue
+        precision, recall, cuts = precision_recall_curve(Y[:, j], S[:, j])
+        f1 = np.divide(2 * precision * recall, precision + recall, out=np.zeros_like(precision),
+                       where=precision + recall > 0)[:-1]  # the last point has no threshold
+        k = int(np.argmax(f1))
+        out[label] = {"average_precision": float(average_precision_score(Y[:, j], S[:, j])),
+                      "best_f1": float(f1[k]), "best_threshold": float(cuts[k])}
+    return out
 
 
 def add_ranking(report: dict[str, Any], rows: list[dict], S: np.ndarray) -> None:
-    """Put each label's average precision of scores ``S`` (shape ``(n, L)``) into ``report``'s
-    per-label entries, overall and per language, and their mean as ``macro_average_precision``."""
+    """Put each label's :func:`ranking_scores` of scores ``S`` (shape ``(n, L)``) into ``report``'s
+    per-label entries (None where undefined), overall and per language, and the mean average
+    precision as ``macro_average_precision``."""
     Y = label_matrix(rows)
     langs = np.array([r.get("lang") or "unknown" for r in rows])
     for section, mask in [(report, np.ones(len(rows), dtype=bool))] + [
             (sec, langs == lang) for lang, sec in report["by_lang"].items()]:
-        ap = average_precision(Y[mask], S[mask])
-        for label, value in ap.items():
-            section["per_label"][label]["average_precision"] = value
-        defined = [v for v in ap.values() if v is not None]
+        ranking = ranking_scores(Y[mask], S[mask])
+        for label, values in ranking.items():
+            section["per_label"][label].update(values or dict.fromkeys(("average_precision", "best_f1", "best_threshold")))
+        defined = [v["average_precision"] for v in ranking.values() if v is not None]
         section["macro_average_precision"] = float(np.mean(defined)) if defined else None
 
 
@@ -178,15 +191,16 @@ def format_report(report: dict[str, Any], title: str) -> str:
         lines.append("")
         ranked = "macro_average_precision" in sec
         def ap(v): return f"{v:.3f}" if v is not None else "-"
+        def best(m): return f"{m['best_f1']:.3f} @ {m['best_threshold']:.3f}" if m.get("best_f1") is not None else "-"
         lines.append(f"{name} (n={sec['n']}): macro-F1 {sec['macro_f1']:.3f} {ci(sec.get('macro_f1_ci'))}"
                      f"  micro-F1 {sec['micro_f1']:.3f} {ci(sec.get('micro_f1_ci'))}"
                      + (f"  mean AP {ap(sec['macro_average_precision'])}" if ranked else ""))
         lines.append(f"  {'label':22s} {'precision':>9s} {'recall':>7s} {'F1':>6s} {'F1 95% CI':>14s} {'support':>8s}"
-                     + (f" {'AP':>6s}" if ranked else ""))
+                     + (f" {'AP':>6s} {'best F1 at':>16s}" if ranked else ""))
         for label, m in sec["per_label"].items():
             lines.append(f"  {label:22s} {m['precision']:9.3f} {m['recall']:7.3f} {m['f1']:6.3f} "
                          f"{ci(m.get('f1_ci')):>14s} {m['support']:8d}"
-                         + (f" {ap(m['average_precision']):>6s}" if ranked else ""))
+                         + (f" {ap(m['average_precision']):>6s} {best(m):>16s}" if ranked else ""))
     lines.append("")
     lines.append("macro-F1 against baselines:")
     header = f"  {'':10s} {'model':>22s} {'keyword':>22s} {'always none':>22s}"
@@ -200,5 +214,6 @@ def format_report(report: dict[str, Any], title: str) -> str:
     if "macro_average_precision" in report:
         lines.append("")
         lines.append("AP: average precision, how well the scores rank paragraphs whatever the thresholds. "
-                     "A high AP with a low F1 points at the thresholds (see --threshold), a low AP at the model.")
+                     "Best F1 at: the highest F1 any threshold gives on this data, and that threshold (hindsight: "
+                     "check it on other labelled text before using it with --threshold).")
     return "\n".join(lines)

@@ -183,6 +183,8 @@ def evaluate(rows: list[dict], predict: Callable[[list[str]], np.ndarray],
 def format_report(report: dict[str, Any], title: str) -> str:
     """Plain-text tables: per label and language, then the baselines side by side."""
     def ci(v): return f"[{v[0]:.2f}, {v[1]:.2f}]" if v else ""
+    def ap(v): return f"{v:.3f}" if v is not None else "-"
+    def best(m): return f"{m['best_f1']:.3f} @ {m['best_threshold']:.3f}" if m.get("best_f1") is not None else "-"
     lines = [f"{title}: n={report['n']}"]
     if report.get("thresholds"):
         lines.append("thresholds: " + ", ".join(f"{l} {v:.3f}" for l, v in report["thresholds"].items()))
@@ -190,8 +192,6 @@ def format_report(report: dict[str, Any], title: str) -> str:
     for name, sec in sections:
         lines.append("")
         ranked = "macro_average_precision" in sec
-        def ap(v): return f"{v:.3f}" if v is not None else "-"
-        def best(m): return f"{m['best_f1']:.3f} @ {m['best_threshold']:.3f}" if m.get("best_f1") is not None else "-"
         lines.append(f"{name} (n={sec['n']}): macro-F1 {sec['macro_f1']:.3f} {ci(sec.get('macro_f1_ci'))}"
                      f"  micro-F1 {sec['micro_f1']:.3f} {ci(sec.get('micro_f1_ci'))}"
                      + (f"  mean AP {ap(sec['macro_average_precision'])}" if ranked else ""))

@@ -27,15 +27,14 @@ def parse_thresholds(pairs: list[str] | None) -> dict[str, float]:
     """``["sanctions=0.4", ...]`` -> ``{"sanctions": 0.4}``, or exit 2 with the reason."""
     from .labels import LABELS
 
-    names = list(LABELS)
     out: dict[str, float] = {}
     for pair in pairs or []:
         name, sep, value = pair.partition("=")
         name = name.strip()
         if not sep:
             fail(f"--threshold {pair!r}: expected LABEL=VALUE, e.g. sanctions=0.4")
-        if name not in names:
-            fail(f"--threshold {pair!r}: unknown label {name!r}; labels are {', '.join(names)}")
+        if name not in LABELS:
+            fail(f"--threshold {pair!r}: unknown label {name!r}; labels are {', '.join(LABELS)}")
         try:
             number = float(value)
         except ValueError:
@@ -117,10 +116,10 @@ def evaluate(
     if not rows:
         fail(f"{data} holds no records")
 
-    report = run(rows, lambda texts: fm.predict_indicators(texts, thresholds), samples=bootstrap,
-                 scores=fm.predict_proba)
+    limits = fm.resolve_thresholds(thresholds)
+    report = run(rows, samples=bootstrap, scores=fm.predict_proba, thresholds=limits)
     report["model"] = {"name": fm.metadata.get("name"), "version": fm.metadata.get("version")}
-    report["thresholds"] = dict(zip(fm.labels, fm.resolve_thresholds(thresholds).tolist()))
+    report["thresholds"] = dict(zip(fm.labels, limits.tolist()))
     report["data"] = str(data)
     if as_json:
         typer.echo(json.dumps(report, ensure_ascii=False))

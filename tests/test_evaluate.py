@@ -55,7 +55,10 @@ def test_average_precision_per_label_and_language_is_scikit_learns():
     rows[0]["lang"] = "de"  # a language where no paragraph carries a label: AP is undefined there
     rows[0]["labels"] = []
     S = rng.random((n, len(LABELS)))
-    report = evaluate.evaluate(rows, lambda texts: (S >= 0.5).astype(int), samples=10, scores=lambda texts: S)
+    report = evaluate.evaluate(rows, samples=10, scores=lambda texts: S, thresholds=np.full(len(LABELS), 0.5))
+    Y = evaluate.label_matrix(rows)
+    assert report["per_label"][LABELS[0]]["recall"] == pytest.approx(
+        ((S[:, 0] >= 0.5) & (Y[:, 0] == 1)).sum() / Y[:, 0].sum())  # decisions at the given thresholds
     Y = evaluate.label_matrix(rows)
     for lang, mask in [(None, np.ones(n, bool))] + [(l, np.array([r["lang"] == l for r in rows])) for l in ("en", "ru")]:
         sec = report if lang is None else report["by_lang"][lang]

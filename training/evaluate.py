@@ -164,15 +164,25 @@ def add_ranking(report: dict[str, Any], rows: list[dict], S: np.ndarray) -> None
         section["macro_average_precision"] = float(np.mean(defined)) if defined else None
 
 
-def evaluate(rows: list[dict], predict: Callable[[list[str]], np.ndarray],
-             samples: int = BOOTSTRAP_SAMPLES,
-             scores: Callable[[list[str]], np.ndarray] | None = None) -> dict[str, Any]:
-    """The model's report with the two baselines under ``baselines``; with ``scores`` (per-label
-    probabilities, shape ``(n, L)``) also each label's average precision (:func:`add_ranking`)."""
+def evaluate(rows: list[dict], predict: Callable[[list[str]], np.ndarray] | None = None,
+             samples: int = BOOTSTRAP_SAMPLES, *, scores: Callable[[list[str]], np.ndarray] | None = None,
+             thresholds: np.ndarray | None = None) -> dict[str, Any]:
+    """The model's report with the two baselines under ``baselines``.
+
+    The model's decisions come from ``predict`` (0/1 per text and label), or from ``scores``
+    (probabilities, shape ``(n, L)``) at ``thresholds`` (shape ``(L,)``), the texts scored once.
+    With ``scores`` the report also has each label's ranking figures (:func:`add_ranking`)."""
     texts = [r["text"] for r in rows]
-    report = evaluate_predictions(rows, predict(texts), samples)
-    if scores is not None:
-        add_ranking(report, rows, np.asarray(scores(texts), dtype=np.float64))
+    S = None if scores is None else np.asarray(scores(texts), dtype=np.float64)
+    if predict is not None:
+        P = predict(texts)
+    elif S is not None and thresholds is not None:
+        P = (S >= np.asarray(thresholds)).astype(int)
+    else:
+        raise ValueError("give predict, or scores with thresholds")
+    report = evaluate_predictions(rows, P, samples)
+    if S is not None:
+        add_ranking(report, rows, S)
     report["baselines"] = {
         "keyword": evaluate_predictions(rows, keyword_predict(texts), samples),
         "always_none": evaluate_predictions(rows, np.zeros((len(rows), len(LABELS)), dtype=int), samples),

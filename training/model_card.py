@@ -71,10 +71,10 @@ def main() -> None:
     model = FramingModel.load()
     meta = model.metadata
 
-    reports = {"seeds": evaluate(read_labelled(ROOT / "seeds" / "labels.jsonl"), model.predict_indicators,
-                                 scores=model.predict_proba)}
+    decide = {"scores": model.predict_proba, "thresholds": model.resolve_thresholds()}
+    reports = {"seeds": evaluate(read_labelled(ROOT / "seeds" / "labels.jsonl"), **decide)}
     if REAL.exists():
-        reports["real_dev"] = evaluate(read_labelled(REAL), model.predict_indicators, scores=model.predict_proba)
+        reports["real_dev"] = evaluate(read_labelled(REAL), **decide)
     (ROOT / "models" / "evaluation.json").write_text(json.dumps(reports, indent=1) + "\n")
 
     cv = meta["metrics"]["cross_validation"]

@@ -159,13 +159,12 @@ def score(
 
     thresholds = parse_thresholds(threshold)
     if engine == "dask":
-        if thresholds:
-            fail("--threshold is not supported with --engine dask")
         from .distributed import score_with_dask
 
         try:
             result = score_with_dask(inputs, output, scheduler=scheduler, text_field=text_field,
-                                     id_field=id_field, model_path=model or DEFAULT_MODEL_PATH)
+                                     id_field=id_field, model_path=model or DEFAULT_MODEL_PATH,
+                                     thresholds=thresholds)
         except (BatchInputError, ModelLoadError, ImportError) as exc:
             fail(str(exc))
         if not quiet:

@@ -20,7 +20,7 @@ _WORKER_MODELS: dict[str, FramingModel] = {}
 
 
 def _score_partition(part: pd.DataFrame, model_path: str, text_field: str, id_field: str | None,
-                     output: str, partition_info=None) -> pd.DataFrame:
+                     output: str, thresholds: dict[str, float] | None = None, partition_info=None) -> pd.DataFrame:
     """Score one partition, write its Parquet file; returns its (paragraphs, documents, skipped)."""
     import pyarrow as pa
     import pyarrow.parquet as pq
@@ -29,7 +29,7 @@ def _score_partition(part: pd.DataFrame, model_path: str, text_field: str, id_fi
         _WORKER_MODELS[model_path] = FramingModel.load(model_path)
     model = _WORKER_MODELS[model_path]
     usable = part[text_field].map(lambda t: isinstance(t, str) and bool(t.strip()))
-    rows = model.score_frame(part[usable], text_column=text_field, id_column=id_field)
+    rows = model.score_frame(part[usable], text_column=text_field, id_column=id_field, thresholds=thresholds)
     number = partition_info["number"] if partition_info else 0
     pq.write_table(pa.Table.from_pandas(rows, preserve_index=False), f"{output}/part-{number:05d}.parquet")
     return pd.DataFrame({"paragraphs": [len(rows)], "documents": [int(usable.sum())],
@@ -50,8 +50,10 @@ def _read(inputs: list[str]):
 
 
 def score_with_dask(inputs: list[str], output: Path, scheduler: str = "local", text_field: str = "text",
-                    id_field: str | None = "id", model_path: Path | None = None, n_workers: int = 2) -> dict:
-    """Score ``inputs`` on a cluster (a scheduler address, or ``local`` for a local one).
+                    id_field: str | None = "id", model_path: Path | None = None, n_workers: int = 2,
+                    thresholds: dict[str, float] | None = None) -> dict:
+    """Score ``inputs`` on a cluster (a scheduler address, or ``local`` for a local one), with
+    per-label ``thresholds`` overriding the model's if given.
 
     Returns the totals: partitions, documents, paragraphs, and documents skipped because their
     text was missing or empty (reported, never silently dropped).
@@ -59,7 +61,7 @@ def score_with_dask(inputs: list[str], output: Path, scheduler: str = "local", t
     from dask.distributed import Client, LocalCluster
 
     model_path = str(Path(model_path or DEFAULT_MODEL_PATH).resolve())
-    FramingModel.load(model_path)  # refuse a bad model before the cluster starts
+    FramingModel.load(model_path).resolve_thresholds(thresholds)  # refuse a bad model or label before the cluster starts
     ddf = _read(list(inputs))
     if text_field not in ddf.columns:
         raise BatchInputError(f"no column {text_field!r} in the input (columns: {list(ddf.columns)})")
@@ -72,7 +74,7 @@ def score_with_dask(inputs: list[str], output: Path, scheduler: str = "local", t
     try:
         with Client(cluster if cluster else scheduler):
             counts = ddf.map_partitions(
-                _score_partition, model_path, text_field, id_column, str(output.resolve()),
+                _score_partition, model_path, text_field, id_column, str(output.resolve()), thresholds or None,
                 meta={"paragraphs": "int64", "documents": "int64", "skipped": "int64"},
             ).compute()
     finally:

@@ -274,10 +274,14 @@ def test_dask_engine_on_a_local_cluster_with_two_workers(tmp_path, model):
     docs = pd.DataFrame([{"id": f"d{i}", "text": d["text"], "outlet": d["outlet"]} for i, d in enumerate(DOCS * 20)])
     docs.iloc[:30].to_parquet(src / "part-0.parquet")
     docs.iloc[30:].assign(text=lambda f: f["text"].where(f.index != 59, "  ")).to_parquet(src / "part-1.parquet")
-    result = score_with_dask([str(src)], tmp_path / "out", scheduler="local", n_workers=2)
+    result = score_with_dask([str(src)], tmp_path / "out", scheduler="local", n_workers=2,
+                             thresholds={"sanctions": 0.0})
     assert result["partitions"] == 2 and result["skipped"] == 1 and result["documents"] == 59
     rows = pd.read_parquet(tmp_path / "out")
-    local = model.score_frame(docs.iloc[:59], text_column="text", id_column="id")
+    local = model.score_frame(docs.iloc[:59], text_column="text", id_column="id", thresholds={"sanctions": 0.0})
+    assert all("sanctions" in labels for labels in rows["labels"])  # the override reached the workers
+    assert [list(v) for v in rows.sort_values(["doc_id", "paragraph"])["labels"]] == \
+        [list(v) for v in local.sort_values(["doc_id", "paragraph"])["labels"]]
     assert len(rows) == len(local) == result["paragraphs"]
     merged = rows.merge(local, on=["doc_id", "paragraph"], suffixes=("", "_local"))
     for c in SCORE_COLUMNS:
